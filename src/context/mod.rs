@@ -1,0 +1,177 @@
+//! Loading input into a [`Context`]: files, directories, globs and stdin.
+//!
+//! Files are memory-mapped, never read eagerly, so opening a 40 GB log costs
+//! a few system calls. Several files are laid end to end as one text, each
+//! preceded by a header line `==> name <==` so that both a script and a
+//! model can see where a document starts. A single file or stdin gets no
+//! header: the context is exactly its bytes.
+
+mod load;
+pub(crate) mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::error::{Error, Result};
+use crate::text::Text;
+use store::Store;
+
+pub use load::ContextBuilder;
+
+/// One input document within a context.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The document's name: its path relative to the argument that named it.
+    pub name: String,
+    /// Global byte offset of the document's first content byte (after its header).
+    pub start: usize,
+    /// Global byte offset one past its last content byte.
+    pub end: usize,
+    /// Where it came from, for files.
+    pub path: Option<PathBuf>,
+    /// Size and modification time when it was opened, for files that are mapped.
+    pub(crate) stamp: Option<FileStamp>,
+}
+
+impl Document {
+    /// Size of the document in bytes.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// True for a document of zero bytes.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    pub len: u64,
+    pub modified: Option<SystemTime>,
+}
+
+/// A file passed over while loading a directory or glob, and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The whole input of a run: one or more documents presented as one text.
+///
+/// ```
+/// let ctx = rlm::Context::from_string("notes", "alpha\nbeta\n");
+/// assert_eq!(ctx.len(), 11);
+/// assert_eq!(ctx.text().line(2).unwrap().to_string(), "beta");
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    store: Arc<Store>,
+    skipped: Arc<Vec<Skipped>>,
+}
+
+impl Context {
+    /// Opens files, directories, globs or `-` (stdin) with default options.
+    pub fn open<P: AsRef<std::path::Path>>(paths: &[P]) -> Result<Context> {
+        ContextBuilder::new().open(paths)
+    }
+
+    /// A context over an in-memory string, as one document named `name`.
+    pub fn from_string(name: &str, text: impl Into<String>) -> Context {
+        Context::from_bytes(name, text.into().into_bytes())
+    }
+
+    /// A context over owned bytes, as one document named `name`.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Context {
+        let len = bytes.len();
+        let doc = Document {
+            name: name.to_string(),
+            start: 0,
+            end: len,
+            path: None,
+            stamp: None,
+        };
+        let data: store::Bytes = Arc::new(bytes);
+        Context {
+            store: Arc::new(Store::new(vec![store::Segment::new(0, data)], vec![doc])),
+            skipped: Arc::default(),
+        }
+    }
+
+    /// The whole context as one view.
+    pub fn text(&self) -> Text {
+        Text::whole(self.store.clone())
+    }
+
+    /// One view per document, without headers.
+    pub fn documents(&self) -> Vec<Text> {
+        self.text().documents()
+    }
+
+    /// Metadata of every document, in order.
+    pub fn document_info(&self) -> &[Document] {
+        &self.store.documents
+    }
+
+    /// Files passed over while loading (binary files, unreadable entries).
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    /// Total size in bytes, headers included.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// True when the context holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.store.len() == 0
+    }
+
+    /// Checks that no mapped file changed size or modification time since it
+    /// was opened.
+    ///
+    /// A file truncated under a memory map makes the next read of the lost
+    /// pages kill the process with SIGBUS, so callers that run for a long
+    /// time call this between steps. It costs one `stat` per document.
+    pub fn check_unchanged(&self) -> Result<()> {
+        for doc in &self.store.documents {
+            let (Some(path), Some(stamp)) = (&doc.path, &doc.stamp) else {
+                continue;
+            };
+            let now = match std::fs::metadata(path) {
+                Ok(m) => FileStamp {
+                    len: m.len(),
+                    modified: m.modified().ok(),
+                },
+                // Deleting a mapped file is harmless: the mapping keeps the data.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(path, e)),
+            };
+            if now.len != stamp.len {
+                return Err(Error::ContextChanged {
+                    path: path.clone(),
+                    what: format!("size was {} bytes, now {}", stamp.len, now.len),
+                });
+            }
+            if now.modified != stamp.modified {
+                return Err(Error::ContextChanged {
+                    path: path.clone(),
+                    what: "modification time changed".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("len", &self.len())
+            .field("documents", &self.store.documents.len())
+            .finish()
+    }
+}

@@ -1,0 +1,48 @@
+//! # rlm: a runtime for Recursive Language Models
+//!
+//! A Recursive Language Model answers questions about inputs far larger than
+//! a model's context window by keeping the input *outside* the prompt, in a
+//! sandboxed scripting environment, and letting the model write programs
+//! that search it, cut it up and call sub-models on the pieces.
+//!
+//! This crate's foundation is the context engine:
+//!
+//! * [`Context`] loads files, directories, globs or stdin. Files are
+//!   memory-mapped, so opening a multi-gigabyte input costs milliseconds.
+//! * [`Text`] is a zero-copy view of a byte range of a context. Slicing,
+//!   line access, search and chunking all return further views.
+//! * Searches ([`Text::find_all`], [`Text::matches`], [`Text::grep`],
+//!   [`Text::find_any`], ...) split the text at line boundaries and run on
+//!   every core with rayon.
+//!
+//! Data flows one way: paths → [`Context`] → [`Text`] views → search and
+//! chunking → results that hold more views.
+//!
+//! ```
+//! use rlm::{Context, GrepOptions};
+//!
+//! let ctx = Context::from_string("log", "ok\nERROR: disk full\nok\nERROR: net down\n");
+//! let text = ctx.text();
+//! let hits = text.grep("ERROR", &GrepOptions::default())?;
+//! assert_eq!(hits.len(), 2);
+//! assert_eq!(hits[1].line, 4);
+//! assert_eq!(text.count_matches(r"\bok\b")?, 2);
+//! let parts = text.parts(2)?;
+//! assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), text.len());
+//! # Ok::<(), rlm::Error>(())
+//! ```
+
+mod chunk;
+pub mod context;
+mod error;
+mod interrupt;
+pub mod search;
+pub mod text;
+
+pub use context::{Context, ContextBuilder, Document, Skipped};
+pub use error::{Error, Result};
+pub use interrupt::Interrupt;
+pub use search::{AnyMatch, Pattern, PatternOptions};
+pub use search::{GrepHit, GrepOptions, IntoPattern, Match};
+pub use text::Text;
+pub mod stats;

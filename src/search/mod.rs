@@ -1,0 +1,152 @@
+//! Search over [`Text`] views: literal, regex, grep and multi-literal.
+//!
+//! Every search runs through one driver. The view is cut into *units* of a
+//! few megabytes, each ending just after a newline and each inside one
+//! storage segment; units are searched in parallel with rayon and their
+//! results concatenated in order. Because a unit always starts at a line
+//! start, a match that stays within a line is found exactly once, by
+//! exactly one unit, with the same look-around context as a sequential
+//! scan. Needles and patterns that can match a newline are searched one
+//! segment at a time instead (see [`pattern`]), which is exact too.
+//!
+//! Between units the driver polls the view's [`Interrupt`](crate::Interrupt).
+
+mod literal;
+mod multi;
+pub mod pattern;
+mod regex_ops;
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::text::Text;
+
+pub use multi::AnyMatch;
+pub use pattern::{Pattern, PatternOptions};
+pub use regex_ops::{GrepHit, GrepOptions, IntoPattern, Match};
+
+/// Target size of a unit of parallel work.
+const UNIT: usize = 4 << 20;
+/// Views smaller than this are searched on the calling thread.
+const PARALLEL_MIN: usize = 1 << 20;
+
+/// A contiguous, line-aligned stretch of a view.
+#[derive(Clone, Copy)]
+pub(crate) struct Unit<'a> {
+    /// Global offset of `bytes[0]`.
+    pub start: usize,
+    pub bytes: &'a [u8],
+}
+
+impl Text {
+    /// Cuts the view into units. With `split` false, units are whole segments.
+    pub(crate) fn units(&self, split: bool) -> Vec<Unit<'_>> {
+        let mut units = Vec::new();
+        for (start, piece) in self.pieces() {
+            if !split || piece.len() < PARALLEL_MIN {
+                units.push(Unit {
+                    start,
+                    bytes: piece,
+                });
+                continue;
+            }
+            let mut at = 0;
+            while at < piece.len() {
+                let nominal = at + UNIT;
+                let to = if nominal >= piece.len() {
+                    piece.len()
+                } else {
+                    memchr::memchr(b'\n', &piece[nominal..])
+                        .map_or(piece.len(), |i| nominal + i + 1)
+                };
+                units.push(Unit {
+                    start: start + at,
+                    bytes: &piece[at..to],
+                });
+                at = to;
+            }
+        }
+        units
+    }
+
+    /// Runs `search` over every unit in parallel and concatenates the results
+    /// in text order, stopping early once `limit` results are in hand.
+    pub(crate) fn search_units<T, F>(&self, split: bool, limit: usize, search: F) -> Result<Vec<T>>
+    where
+        T: Send,
+        F: Fn(Unit<'_>, usize) -> Vec<T> + Sync,
+    {
+        let units = self.units(split);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        // Waves of units keep a small `limit` cheap on a huge text while
+        // still keeping every core busy.
+        let wave = if limit == usize::MAX {
+            units.len().max(1)
+        } else {
+            rayon::current_num_threads() * 4
+        };
+        for group in units.chunks(wave) {
+            let results: Vec<Result<Vec<T>>> = group
+                .par_iter()
+                .map(|&unit| {
+                    self.check_interrupt()?;
+                    Ok(search(unit, limit))
+                })
+                .collect();
+            for r in results {
+                let mut found = r?;
+                let room = limit - out.len();
+                found.truncate(room);
+                out.append(&mut found);
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sums `count` over every unit in parallel.
+    pub(crate) fn count_units<F>(&self, split: bool, count: F) -> Result<usize>
+    where
+        F: Fn(Unit<'_>) -> usize + Sync,
+    {
+        self.units(split)
+            .par_iter()
+            .map(|&unit| {
+                self.check_interrupt()?;
+                Ok(count(unit))
+            })
+            .sum()
+    }
+
+    /// True if `test` holds for any unit; stops early.
+    pub(crate) fn any_unit<F>(&self, split: bool, test: F) -> Result<bool>
+    where
+        F: Fn(Unit<'_>) -> bool + Sync,
+    {
+        let units = self.units(split);
+        let found = units
+            .par_iter()
+            .map(|&unit| {
+                self.check_interrupt()?;
+                Ok(test(unit))
+            })
+            .find_any(|r: &Result<bool>| !matches!(r, Ok(false)));
+        found.unwrap_or(Ok(false))
+    }
+
+    /// Converts global offsets of results to 1-based view line numbers.
+    ///
+    /// `starts` must be sorted; one pass over the line index serves them all.
+    pub(crate) fn line_numbers(&self, starts: impl Iterator<Item = usize>) -> Vec<usize> {
+        let idx = self.store.lines();
+        let first = idx.newlines_before(&self.store, self.start);
+        starts
+            .map(|pos| idx.newlines_before(&self.store, pos) - first + 1)
+            .collect()
+    }
+}

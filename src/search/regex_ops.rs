@@ -1,0 +1,262 @@
+//! Regex search: matches, grep, counting and splitting.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::text::{strip_terminator, Text};
+
+use super::pattern::{Pattern, PatternOptions};
+
+/// Anything that names a regex: a `&str` (default options), a `&str` with
+/// options, or an already compiled [`Pattern`].
+pub trait IntoPattern {
+    /// Compiles (or fetches from the cache) the pattern.
+    fn into_pattern(self) -> Result<Arc<Pattern>>;
+}
+
+impl IntoPattern for &str {
+    fn into_pattern(self) -> Result<Arc<Pattern>> {
+        Pattern::new(self, PatternOptions::default())
+    }
+}
+
+impl IntoPattern for (&str, PatternOptions) {
+    fn into_pattern(self) -> Result<Arc<Pattern>> {
+        Pattern::new(self.0, self.1)
+    }
+}
+
+impl IntoPattern for &Arc<Pattern> {
+    fn into_pattern(self) -> Result<Arc<Pattern>> {
+        Ok(self.clone())
+    }
+}
+
+/// One regex match.
+#[derive(Debug, Clone)]
+pub struct Match {
+    /// View-relative byte offset of the match.
+    pub start: usize,
+    /// View-relative byte offset one past the match.
+    pub end: usize,
+    /// 1-based line of the match's first byte.
+    pub line: usize,
+    /// The matched text.
+    pub text: Text,
+    /// Capture groups 1.., `None` where a group did not take part.
+    pub groups: Vec<Option<Text>>,
+}
+
+/// Options for [`Text::grep`].
+#[derive(Debug, Clone, Default)]
+pub struct GrepOptions {
+    /// Lines of context before each hit.
+    pub before: usize,
+    /// Lines of context after each hit.
+    pub after: usize,
+    /// At most this many hits (`None`: all).
+    pub max: Option<usize>,
+    /// Match regardless of case.
+    pub case_insensitive: bool,
+}
+
+/// One line matched by [`Text::grep`].
+#[derive(Debug, Clone)]
+pub struct GrepHit {
+    /// 1-based line number within the searched view.
+    pub line: usize,
+    /// View-relative byte offset where the line starts.
+    pub start: usize,
+    /// The line, without its terminator.
+    pub text: Text,
+    /// The line with its requested context lines, terminators included.
+    pub context: Text,
+}
+
+struct RawMatch {
+    start: usize,
+    end: usize,
+    groups: Vec<Option<(usize, usize)>>,
+}
+
+impl Text {
+    /// Up to `limit` leftmost-first, non-overlapping regex matches, in order,
+    /// with line numbers and capture groups.
+    ///
+    /// Cost: O(n) over the text, parallel unless the pattern can match a
+    /// newline; plus a line-number lookup per match.
+    ///
+    /// ```
+    /// let t = rlm::Text::from("id=7\nid=42\n");
+    /// let m = t.matches(r"id=(\d+)", 10)?;
+    /// assert_eq!(m[1].line, 2);
+    /// assert_eq!(m[1].groups[0].as_ref().unwrap().to_string(), "42");
+    /// # Ok::<(), rlm::Error>(())
+    /// ```
+    pub fn matches(&self, pattern: impl IntoPattern, limit: usize) -> Result<Vec<Match>> {
+        let pattern = pattern.into_pattern()?;
+        let re = &pattern.regex;
+        let with_groups = re.captures_len() > 1;
+        let raw = self.search_units(!pattern.crosses_lines, limit, |unit, limit| {
+            let at = |i: usize| unit.start + i;
+            if with_groups {
+                re.captures_iter(unit.bytes)
+                    .take(limit)
+                    .filter_map(|caps| {
+                        let m = caps.get(0)?;
+                        let groups = (1..caps.len())
+                            .map(|g| caps.get(g).map(|c| (at(c.start()), at(c.end()))))
+                            .collect();
+                        Some(RawMatch {
+                            start: at(m.start()),
+                            end: at(m.end()),
+                            groups,
+                        })
+                    })
+                    .collect()
+            } else {
+                re.find_iter(unit.bytes)
+                    .take(limit)
+                    .map(|m| RawMatch {
+                        start: at(m.start()),
+                        end: at(m.end()),
+                        groups: Vec::new(),
+                    })
+                    .collect()
+            }
+        })?;
+        let lines = self.line_numbers(raw.iter().map(|m| m.start));
+        Ok(raw
+            .into_iter()
+            .zip(lines)
+            .map(|(m, line)| Match {
+                start: m.start - self.start,
+                end: m.end - self.start,
+                line,
+                text: self.view(m.start, m.end),
+                groups: m
+                    .groups
+                    .into_iter()
+                    .map(|g| g.map(|(s, e)| self.view(s, e)))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Lines matching `pattern`, grep-style: one hit per line, with optional
+    /// context lines.
+    ///
+    /// Cost: O(n) over the text, parallel unless the pattern can match a
+    /// newline; stops early at `max`.
+    ///
+    /// ```
+    /// let t = rlm::Text::from("a\nERROR disk\nb\nerror net\n");
+    /// let opts = rlm::GrepOptions { case_insensitive: true, ..Default::default() };
+    /// let hits = t.grep("error", &opts)?;
+    /// assert_eq!(hits.iter().map(|h| h.line).collect::<Vec<_>>(), vec![2, 4]);
+    /// assert_eq!(t.line(hits[0].line).unwrap().to_string(), "ERROR disk");
+    /// # Ok::<(), rlm::Error>(())
+    /// ```
+    pub fn grep(&self, pattern: &str, options: &GrepOptions) -> Result<Vec<GrepHit>> {
+        let opts = PatternOptions {
+            case_insensitive: options.case_insensitive,
+            ..PatternOptions::default()
+        };
+        self.grep_pattern(&Pattern::new(pattern, opts)?, options)
+    }
+
+    /// [`Text::grep`] with a compiled pattern; `options.case_insensitive` is
+    /// ignored in favour of the pattern's own options.
+    pub fn grep_pattern(
+        &self,
+        pattern: &Arc<Pattern>,
+        options: &GrepOptions,
+    ) -> Result<Vec<GrepHit>> {
+        let re = &pattern.regex;
+        let limit = options.max.unwrap_or(usize::MAX);
+        let view_start = self.start;
+        let view_end = self.end;
+        let spans = self.search_units(!pattern.crosses_lines, limit, |unit, limit| {
+            let bytes = unit.bytes;
+            let mut out = Vec::new();
+            let mut pos = 0;
+            while out.len() < limit && pos <= bytes.len() {
+                let Some(m) = re.find_at(bytes, pos) else {
+                    break;
+                };
+                let ls = memchr::memrchr(b'\n', &bytes[..m.start()]).map_or(0, |i| i + 1);
+                let le = memchr::memchr(b'\n', &bytes[m.start()..])
+                    .map_or(bytes.len(), |i| m.start() + i + 1);
+                // A unit may begin mid-line when the view does; never report
+                // bytes outside the view.
+                out.push((
+                    (unit.start + ls).max(view_start),
+                    (unit.start + le).min(view_end),
+                ));
+                pos = le.max(m.end()).max(pos + 1);
+            }
+            out
+        })?;
+        let lines = self.line_numbers(spans.iter().map(|&(s, _)| s));
+        Ok(spans
+            .into_iter()
+            .zip(lines)
+            .map(|((s, e), line)| GrepHit {
+                line,
+                start: s - self.start,
+                text: self.view(s, strip_terminator(&self.store, s, e)),
+                context: if options.before == 0 && options.after == 0 {
+                    self.view(s, e)
+                } else {
+                    self.lines(
+                        line.saturating_sub(options.before),
+                        line.saturating_add(options.after),
+                    )
+                },
+            })
+            .collect())
+    }
+
+    /// Number of non-overlapping matches of `pattern`. Cost: O(n), parallel.
+    pub fn count_matches(&self, pattern: impl IntoPattern) -> Result<usize> {
+        let pattern = pattern.into_pattern()?;
+        let re = &pattern.regex;
+        self.count_units(!pattern.crosses_lines, |unit| {
+            re.find_iter(unit.bytes).count()
+        })
+    }
+
+    /// Whether `pattern` matches anywhere. Cost: O(n) worst case, parallel,
+    /// stops at the first match.
+    pub fn is_match(&self, pattern: impl IntoPattern) -> Result<bool> {
+        let pattern = pattern.into_pattern()?;
+        let re = &pattern.regex;
+        self.any_unit(!pattern.crosses_lines, |unit| re.is_match(unit.bytes))
+    }
+
+    /// The pieces between matches of `pattern`, separators dropped. Empty
+    /// pieces and empty separators are skipped, so the result never holds
+    /// `""`. Cost: O(n), parallel.
+    pub fn split_on(&self, pattern: impl IntoPattern) -> Result<Vec<Text>> {
+        let pattern = pattern.into_pattern()?;
+        let re = &pattern.regex;
+        let seps = self.search_units(!pattern.crosses_lines, usize::MAX, |unit, _| {
+            re.find_iter(unit.bytes)
+                .filter(|m| !m.is_empty())
+                .map(|m| (unit.start + m.start(), unit.start + m.end()))
+                .collect()
+        })?;
+        let mut pieces = Vec::with_capacity(seps.len() + 1);
+        let mut at = self.start;
+        for (s, e) in seps
+            .into_iter()
+            .chain(std::iter::once((self.end, self.end)))
+        {
+            if s > at {
+                pieces.push(self.view(at, s));
+            }
+            at = e;
+        }
+        Ok(pieces)
+    }
+}
