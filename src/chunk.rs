@@ -36,18 +36,28 @@ impl Text {
         }
         let mut out = Vec::with_capacity(self.len() / size + 1);
         let mut start = self.start;
+        // End of the previous chunk: each chunk must reach past it.
+        let mut covered = self.start;
         while start < self.end {
             let window_end = start.saturating_add(size);
             let end = if window_end >= self.end {
                 self.end
             } else {
-                self.chunk_end(start, window_end)
+                self.chunk_end(start, window_end, covered)
             };
+            covered = end;
             out.push(self.view(start, end));
             if end >= self.end {
                 break;
             }
-            let next = floor_boundary(&self.store, end - overlap, start);
+            // Without overlap the next chunk starts exactly where this one
+            // ended, even if that is inside invalid UTF-8; snapping could
+            // only move it back and repeat bytes.
+            let next = if overlap == 0 {
+                end
+            } else {
+                floor_boundary(&self.store, end.saturating_sub(overlap), start)
+            };
             start = if next > start { next } else { end };
             if out.len() % 4096 == 0 {
                 self.check_interrupt()?;
@@ -56,11 +66,12 @@ impl Text {
         Ok(out)
     }
 
-    /// Where a chunk starting at global `start` ends, for a window ending at `window_end`.
-    fn chunk_end(&self, start: usize, window_end: usize) -> usize {
+    /// Where a chunk starting at global `start` ends, for a window ending at
+    /// `window_end`; the end must lie beyond `covered`, the previous chunk's end.
+    fn chunk_end(&self, start: usize, window_end: usize, covered: usize) -> usize {
         // Search back from the window's end for a newline, piece by piece.
         let mut newline = None;
-        let pieces: Vec<_> = self.store.pieces(start, window_end).collect();
+        let pieces: Vec<_> = self.store.pieces(covered.max(start), window_end).collect();
         for (at, piece) in pieces.into_iter().rev() {
             if let Some(i) = memchr::memrchr(b'\n', piece) {
                 newline = Some(at + i + 1);
@@ -71,12 +82,12 @@ impl Text {
             Some(end) => end,
             None => {
                 let end = floor_boundary(&self.store, window_end, start);
-                if end > start {
+                if end > covered.max(start) {
                     end
                 } else {
-                    // `size` is smaller than the character at `start`: take
+                    // `size` is smaller than the character at the cut: take
                     // the whole character rather than make no progress.
-                    self.next_boundary(start)
+                    self.next_boundary(covered.max(start))
                 }
             }
         }

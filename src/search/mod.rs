@@ -36,6 +36,20 @@ pub(crate) struct Unit<'a> {
     /// Global offset of `bytes[0]`.
     pub start: usize,
     pub bytes: &'a [u8],
+    /// Whether this unit ends where the view ends.
+    pub last: bool,
+}
+
+impl Unit<'_> {
+    /// Whether a match at unit-relative `[start, end)` belongs to this unit.
+    ///
+    /// An empty match at a unit's very end (`^` or `$` after its final
+    /// newline) is the next unit's empty match at its start; only the last
+    /// unit reports it.
+    #[inline]
+    pub fn owns(&self, start: usize, end: usize) -> bool {
+        start < self.bytes.len() || start != end || self.last
+    }
 }
 
 impl Text {
@@ -47,6 +61,7 @@ impl Text {
                 units.push(Unit {
                     start,
                     bytes: piece,
+                    last: false,
                 });
                 continue;
             }
@@ -62,9 +77,13 @@ impl Text {
                 units.push(Unit {
                     start: start + at,
                     bytes: &piece[at..to],
+                    last: false,
                 });
                 at = to;
             }
+        }
+        if let Some(u) = units.last_mut() {
+            u.last = true;
         }
         units
     }

@@ -101,9 +101,8 @@ impl Text {
             let at = |i: usize| unit.start + i;
             if with_groups {
                 re.captures_iter(unit.bytes)
-                    .take(limit)
                     .filter_map(|caps| {
-                        let m = caps.get(0)?;
+                        let m = caps.get(0).filter(|m| unit.owns(m.start(), m.end()))?;
                         let groups = (1..caps.len())
                             .map(|g| caps.get(g).map(|c| (at(c.start()), at(c.end()))))
                             .collect();
@@ -113,9 +112,11 @@ impl Text {
                             groups,
                         })
                     })
+                    .take(limit)
                     .collect()
             } else {
                 re.find_iter(unit.bytes)
+                    .filter(|m| unit.owns(m.start(), m.end()))
                     .take(limit)
                     .map(|m| RawMatch {
                         start: at(m.start()),
@@ -184,6 +185,11 @@ impl Text {
                 let Some(m) = re.find_at(bytes, pos) else {
                     break;
                 };
+                // No line starts after a final newline: that is the end of the text.
+                let at_end = m.start() == bytes.len();
+                if at_end && (bytes.last() == Some(&b'\n') || !unit.owns(m.start(), m.end())) {
+                    break;
+                }
                 let ls = memchr::memrchr(b'\n', &bytes[..m.start()]).map_or(0, |i| i + 1);
                 let le = memchr::memchr(b'\n', &bytes[m.start()..])
                     .map_or(bytes.len(), |i| m.start() + i + 1);
@@ -222,7 +228,9 @@ impl Text {
         let pattern = pattern.into_pattern()?;
         let re = &pattern.regex;
         self.count_units(!pattern.crosses_lines, |unit| {
-            re.find_iter(unit.bytes).count()
+            re.find_iter(unit.bytes)
+                .filter(|m| unit.owns(m.start(), m.end()))
+                .count()
         })
     }
 

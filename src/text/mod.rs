@@ -27,9 +27,10 @@ use boundary::floor_boundary;
 /// let t = rlm::Text::from("first line\nsecond line\nthird\n");
 /// assert_eq!(t.line_count(), 3);
 /// assert_eq!(t.line(2).unwrap().to_string(), "second line");
-/// let hits = t.find_all("line", usize::MAX);
+/// let hits = t.find_all("line", usize::MAX)?;
 /// assert_eq!(hits, vec![6, 18]);
 /// assert_eq!(t.slice(0, 5).to_string(), "first");
+/// # Ok::<(), rlm::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Text {
