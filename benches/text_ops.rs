@@ -55,14 +55,20 @@ fn search(c: &mut Criterion) {
         b.iter(|| text.count_matches(black_box(corpus::RARE_REGEX)).unwrap())
     });
     g.bench_function("count_matches/frequent_regex", |b| {
-        b.iter(|| text.count_matches(black_box(corpus::FREQUENT_REGEX)).unwrap())
+        b.iter(|| {
+            text.count_matches(black_box(corpus::FREQUENT_REGEX))
+                .unwrap()
+        })
     });
     g.bench_function("find_any/100_needles", |b| {
         b.iter(|| text.find_any(black_box(&needles), usize::MAX).unwrap())
     });
     g.bench_function("grep/1pct_lines", |b| {
         let options = GrepOptions::default();
-        b.iter(|| text.grep(black_box(corpus::GREP_PATTERN), &options).unwrap())
+        b.iter(|| {
+            text.grep(black_box(corpus::GREP_PATTERN), &options)
+                .unwrap()
+        })
     });
     g.finish();
 }
@@ -79,7 +85,9 @@ fn chunking(c: &mut Criterion) {
     g.bench_function("chunk_lines/1000", |b| {
         b.iter(|| text.chunk_lines(black_box(1000)).unwrap())
     });
-    g.bench_function("parts/64", |b| b.iter(|| text.parts(black_box(64)).unwrap()));
+    g.bench_function("parts/64", |b| {
+        b.iter(|| text.parts(black_box(64)).unwrap())
+    });
     g.finish();
 }
 

@@ -28,7 +28,8 @@ use rlm::{Context, PatternOptions};
 #[allow(dead_code)]
 mod corpus;
 
-const USAGE: &str = "usage: bench_search <count|find|count_matches|count_matches_unicode> <pattern> <file>
+const USAGE: &str =
+    "usage: bench_search <count|find|count_matches|count_matches_unicode> <pattern> <file>
        bench_search open <file>
        bench_search <gen|gen_non_ascii> <bytes> <file>";
 

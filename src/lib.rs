@@ -45,4 +45,5 @@ pub use interrupt::Interrupt;
 pub use search::{AnyMatch, Pattern, PatternOptions};
 pub use search::{GrepHit, GrepOptions, IntoPattern, Match};
 pub use text::Text;
+pub mod dsl;
 pub mod stats;

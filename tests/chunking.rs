@@ -15,11 +15,21 @@ fn is_boundary(bytes: &[u8], i: usize) -> bool {
 #[test]
 fn chunks_cut_after_the_last_newline_in_the_window() {
     let t = Text::from("aaa\nbbb\nccc\nddd");
-    let c: Vec<String> = t.chunks(9, 0).unwrap().iter().map(|c| c.to_string()).collect();
+    let c: Vec<String> = t
+        .chunks(9, 0)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     assert_eq!(c, ["aaa\nbbb\n", "ccc\nddd"]);
     // No newline in the window: cut at a character boundary.
     let t = Text::from("ééééé");
-    let c: Vec<String> = t.chunks(3, 0).unwrap().iter().map(|c| c.to_string()).collect();
+    let c: Vec<String> = t
+        .chunks(3, 0)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     assert_eq!(c, ["é", "é", "é", "é", "é"]);
     // A size smaller than one character still makes progress.
     assert_eq!(Text::from("日本").chunks(1, 0).unwrap().len(), 2);
@@ -28,7 +38,12 @@ fn chunks_cut_after_the_last_newline_in_the_window() {
 #[test]
 fn chunks_with_overlap_repeat_the_tail_of_the_previous_chunk() {
     let t = Text::from("0123456789abcdefghij");
-    let c: Vec<String> = t.chunks(10, 3).unwrap().iter().map(|c| c.to_string()).collect();
+    let c: Vec<String> = t
+        .chunks(10, 3)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     assert_eq!(c, ["0123456789", "789abcdefg", "efghij"]);
     assert!(t.chunks(10, 10).is_err());
     assert!(t.chunks(0, 0).is_err());
@@ -37,7 +52,12 @@ fn chunks_with_overlap_repeat_the_tail_of_the_previous_chunk() {
 #[test]
 fn chunk_lines_and_parts() {
     let t = Text::from("1\n2\n3\n4\n5\n");
-    let c: Vec<String> = t.chunk_lines(2).unwrap().iter().map(|c| c.to_string()).collect();
+    let c: Vec<String> = t
+        .chunk_lines(2)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     assert_eq!(c, ["1\n2\n", "3\n4\n", "5\n"]);
     let p = t.parts(2).unwrap();
     assert_eq!(p.len(), 2);
@@ -52,17 +72,34 @@ fn chunk_lines_and_parts() {
 #[test]
 fn split_on_drops_separators_and_empty_pieces() {
     let t = Text::from("--a--b----c--");
-    let s: Vec<String> = t.split_on("-+").unwrap().iter().map(|c| c.to_string()).collect();
+    let s: Vec<String> = t
+        .split_on("-+")
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     assert_eq!(s, ["a", "b", "c"]);
-    let paras = Text::from("p1 l1\np1 l2\n\n\np2\n").split_on(r"\n\n+").unwrap();
+    let paras = Text::from("p1 l1\np1 l2\n\n\np2\n")
+        .split_on(r"\n\n+")
+        .unwrap();
     assert_eq!(paras.len(), 2);
 }
 
 fn text_strategy() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         // Mostly text with multi-byte characters and newlines.
-        proptest::collection::vec(prop_oneof![Just("a"), Just("é"), Just("日本"), Just("\n"), Just("🦀"), Just(" ")], 0..200)
-            .prop_map(|v| v.concat().into_bytes()),
+        proptest::collection::vec(
+            prop_oneof![
+                Just("a"),
+                Just("é"),
+                Just("日本"),
+                Just("\n"),
+                Just("🦀"),
+                Just(" ")
+            ],
+            0..200
+        )
+        .prop_map(|v| v.concat().into_bytes()),
         // Arbitrary bytes, invalid UTF-8 included.
         proptest::collection::vec(any::<u8>(), 0..300),
     ]

@@ -62,7 +62,10 @@ fn crlf_lines_lose_their_carriage_return_and_anchor_correctly() {
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].line, 2);
     let hits = t.grep("a$", &Default::default()).unwrap();
-    assert_eq!(hits.iter().map(|h| h.text.to_string()).collect::<Vec<_>>(), ["alpha", "beta"]);
+    assert_eq!(
+        hits.iter().map(|h| h.text.to_string()).collect::<Vec<_>>(),
+        ["alpha", "beta"]
+    );
 }
 
 #[test]
@@ -80,7 +83,9 @@ fn non_utf8_bytes_are_searchable_and_render_lossily() {
 
 #[test]
 fn zero_byte_stdin_is_an_empty_context() {
-    let ctx = ContextBuilder::new().read("<stdin>", std::io::empty()).unwrap();
+    let ctx = ContextBuilder::new()
+        .read("<stdin>", std::io::empty())
+        .unwrap();
     assert!(ctx.is_empty());
     assert_eq!(ctx.text().line_count(), 0);
 }
@@ -91,7 +96,10 @@ fn a_stream_is_spooled_and_mapped() {
     let ctx = ContextBuilder::new().read("pipe", data.as_bytes()).unwrap();
     assert_eq!(ctx.len(), data.len());
     assert_eq!(ctx.text().line_count(), 10_000);
-    let snap = ContextBuilder::new().snapshot(true).read("pipe", data.as_bytes()).unwrap();
+    let snap = ContextBuilder::new()
+        .snapshot(true)
+        .read("pipe", data.as_bytes())
+        .unwrap();
     assert_eq!(snap.text(), ctx.text());
 }
 
@@ -107,10 +115,20 @@ fn a_directory_of_mixed_files_loads_sorted_with_headers_and_skips_binary_and_hid
     write(dir.path(), ".git/config", b"secret\n");
 
     let ctx = Context::open(&[dir.path()]).unwrap();
-    let names: Vec<&str> = ctx.document_info().iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(names, ["a.txt", "b.txt", "empty.txt", "latin1.txt", "sub/c.md"]);
+    let names: Vec<&str> = ctx
+        .document_info()
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["a.txt", "b.txt", "empty.txt", "latin1.txt", "sub/c.md"]
+    );
     let text = ctx.text().to_string();
-    assert!(text.starts_with("==> a.txt <==\nalpha without newline\n==> b.txt <==\nbravo\n"), "{text}");
+    assert!(
+        text.starts_with("==> a.txt <==\nalpha without newline\n==> b.txt <==\nbravo\n"),
+        "{text}"
+    );
     assert!(!text.contains("secret"));
     assert_eq!(ctx.skipped().len(), 1);
     assert!(ctx.skipped()[0].reason.contains("binary"));
@@ -121,13 +139,20 @@ fn a_directory_of_mixed_files_loads_sorted_with_headers_and_skips_binary_and_hid
     assert_eq!(docs[2].len(), 0);
     assert_eq!(docs[4].to_string(), "charlie\n");
     // Lines are whole even across a document without a trailing newline.
-    assert_eq!(ctx.text().line(2).unwrap().to_string(), "alpha without newline");
+    assert_eq!(
+        ctx.text().line(2).unwrap().to_string(),
+        "alpha without newline"
+    );
     assert_eq!(ctx.text().line(3).unwrap().to_string(), "==> b.txt <==");
     // A search hit inside a document knows its line.
     let hit = &ctx.text().grep("charlie", &Default::default()).unwrap()[0];
     assert_eq!(ctx.text().line(hit.line).unwrap().to_string(), "charlie");
 
-    let all = ContextBuilder::new().hidden(true).binary(true).open(&[dir.path()]).unwrap();
+    let all = ContextBuilder::new()
+        .hidden(true)
+        .binary(true)
+        .open(&[dir.path()])
+        .unwrap();
     assert_eq!(all.document_info().len(), 7);
 }
 
@@ -140,7 +165,10 @@ fn a_glob_loads_matching_files_in_sorted_order() {
     let pattern = format!("{}/x*.log", dir.path().display());
     let ctx = Context::open(&[pattern.as_str()]).unwrap();
     let docs = ctx.documents();
-    assert_eq!(docs.iter().map(|d| d.to_string()).collect::<Vec<_>>(), ["one\n", "two\n"]);
+    assert_eq!(
+        docs.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        ["one\n", "two\n"]
+    );
     assert!(docs[0].name().ends_with("x1.log"));
 
     let none = format!("{}/*.nothing", dir.path().display());
@@ -162,7 +190,10 @@ fn a_missing_path_is_a_clear_error_naming_it() {
 fn an_empty_directory_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = Context::open(&[dir.path()]).unwrap_err();
-    assert!(err.to_string().contains("matched no readable files"), "{err}");
+    assert!(
+        err.to_string().contains("matched no readable files"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -190,7 +221,11 @@ fn several_arguments_combine_in_order() {
     write(dir.path(), "z.txt", b"zulu\n");
     write(dir.path(), "d/a.txt", b"alpha\n");
     let ctx = Context::open(&[dir.path().join("z.txt"), dir.path().join("d")]).unwrap();
-    let names: Vec<String> = ctx.documents().iter().map(|d| d.name().to_string()).collect();
+    let names: Vec<String> = ctx
+        .documents()
+        .iter()
+        .map(|d| d.name().to_string())
+        .collect();
     assert!(names[0].ends_with("z.txt"));
     assert_eq!(names[1], "a.txt");
 }

@@ -4,14 +4,25 @@ use rlm::{Context, GrepOptions, PatternOptions, Text};
 
 /// About 6 MiB of lines, enough to be cut into several parallel units.
 fn big_text() -> String {
-    let words = ["alpha", "the", "beta", "gamma", "théâtre", "delta", "needle", "x"];
+    let words = [
+        "alpha",
+        "the",
+        "beta",
+        "gamma",
+        "théâtre",
+        "delta",
+        "needle",
+        "x",
+    ];
     let mut s = String::new();
     let mut state: u64 = 7;
     let mut line = 0;
     while s.len() < 6 << 20 {
         line += 1;
         for _ in 0..(state % 9 + 1) {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             s.push_str(words[(state >> 33) as usize % words.len()]);
             s.push(' ');
         }
@@ -30,7 +41,10 @@ fn literal_search_matches_std_over_parallel_units() {
     assert_eq!(t.count("needle").unwrap(), expected.len());
     assert_eq!(t.find_all("needle", 5).unwrap(), expected[..5]);
     assert_eq!(t.find("needle").unwrap(), Some(expected[0]));
-    assert_eq!(t.find_from("needle", expected[10] + 1).unwrap(), Some(expected[11]));
+    assert_eq!(
+        t.find_from("needle", expected[10] + 1).unwrap(),
+        Some(expected[11])
+    );
     assert!(t.contains("id=1000\n").unwrap());
     assert!(!t.contains("not present anywhere").unwrap());
     // A needle with a newline takes the sequential path and is still exact.
@@ -65,7 +79,11 @@ fn regex_matches_and_lines_agree_with_a_sequential_scan() {
         line_no += s[counted_to..*start].matches('\n').count();
         counted_to = *start;
         assert_eq!(m.line, line_no);
-        assert!(t.line(m.line).unwrap().to_string().ends_with(&m.text.to_string()));
+        assert!(t
+            .line(m.line)
+            .unwrap()
+            .to_string()
+            .ends_with(&m.text.to_string()));
     }
     assert_eq!(t.count_matches(r"id=\d+7$").unwrap(), expected.len());
     assert!(t.is_match(r"id=12345\b").unwrap());
@@ -76,14 +94,23 @@ fn regex_matches_and_lines_agree_with_a_sequential_scan() {
 fn frequent_word_counts_agree_with_the_regex_crate() {
     let s = big_text();
     let t = Text::from(s.as_str());
-    let ascii = regex::Regex::new(r"(?-u:\b)the(?-u:\b)").unwrap().find_iter(&s).count();
+    let ascii = regex::Regex::new(r"(?-u:\b)the(?-u:\b)")
+        .unwrap()
+        .find_iter(&s)
+        .count();
     assert_eq!(t.count_matches(r"\bthe\b").unwrap(), ascii);
     let unicode = regex::Regex::new(r"\bth\w+").unwrap().find_iter(&s).count();
-    let opts = PatternOptions { unicode_word_boundary: true, ..Default::default() };
+    let opts = PatternOptions {
+        unicode_word_boundary: true,
+        ..Default::default()
+    };
     assert_eq!(t.count_matches((r"\bth\w+", opts)).unwrap(), unicode);
     // Empty matches at unit boundaries are counted once.
     for anchor in ["^", "$", "^$", r"\b"] {
-        let expected = regex::Regex::new(&format!("(?m){anchor}")).unwrap().find_iter(&s).count();
+        let expected = regex::Regex::new(&format!("(?m){anchor}"))
+            .unwrap()
+            .find_iter(&s)
+            .count();
         let pattern = if anchor == r"\b" { r"(?-u:\b)" } else { anchor };
         let expected = if anchor == r"\b" {
             regex::Regex::new(pattern).unwrap().find_iter(&s).count()
@@ -92,7 +119,10 @@ fn frequent_word_counts_agree_with_the_regex_crate() {
         };
         assert_eq!(t.count_matches(anchor).unwrap(), expected, "{anchor}");
     }
-    assert_eq!(t.grep("^", &GrepOptions::default()).unwrap().len(), t.line_count());
+    assert_eq!(
+        t.grep("^", &GrepOptions::default()).unwrap().len(),
+        t.line_count()
+    );
     // A pattern that can cross lines is searched sequentially and stays exact.
     let crossing = regex::Regex::new(r"7\nthe").unwrap().find_iter(&s).count();
     assert_eq!(t.count_matches(r"7\nthe").unwrap(), crossing);
@@ -116,11 +146,27 @@ fn grep_reports_each_matching_line_once_with_context() {
         assert_eq!(h.text.to_string(), *line);
         assert_eq!(t.line(h.line).unwrap(), h.text);
     }
-    let opts = GrepOptions { before: 1, after: 2, max: Some(3), ..Default::default() };
+    let opts = GrepOptions {
+        before: 1,
+        after: 2,
+        max: Some(3),
+        ..Default::default()
+    };
     let ctx_hits = t.grep(r"id=\d*999$", &opts).unwrap();
     assert_eq!(ctx_hits.len(), 3);
-    assert_eq!(ctx_hits[0].context, t.lines(hits[0].line - 1, hits[0].line + 2));
-    let many = t.grep("the", &GrepOptions { max: Some(10), ..Default::default() }).unwrap();
+    assert_eq!(
+        ctx_hits[0].context,
+        t.lines(hits[0].line - 1, hits[0].line + 2)
+    );
+    let many = t
+        .grep(
+            "the",
+            &GrepOptions {
+                max: Some(10),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(many.len(), 10);
     assert!(many.windows(2).all(|w| w[0].line < w[1].line));
 }
@@ -128,7 +174,10 @@ fn grep_reports_each_matching_line_once_with_context() {
 #[test]
 fn case_insensitive_grep() {
     let t = Text::from("Error one\nerror two\nERROR three\nfine\n");
-    let opts = GrepOptions { case_insensitive: true, ..Default::default() };
+    let opts = GrepOptions {
+        case_insensitive: true,
+        ..Default::default()
+    };
     assert_eq!(t.grep("error", &opts).unwrap().len(), 3);
     assert_eq!(t.grep("error", &GrepOptions::default()).unwrap().len(), 1);
 }
@@ -147,7 +196,10 @@ fn find_any_reports_needle_index_and_order() {
     assert!(hits.windows(2).all(|w| w[0].start < w[1].start));
     assert!(t.find_any(&needles_no_nl, usize::MAX).unwrap().is_empty());
     let words = t.find_any(&["gamma", "delta"], usize::MAX).unwrap();
-    assert_eq!(words.len(), s.matches("gamma").count() + s.matches("delta").count());
+    assert_eq!(
+        words.len(),
+        s.matches("gamma").count() + s.matches("delta").count()
+    );
 }
 
 #[test]
@@ -172,13 +224,19 @@ fn views_report_offsets_relative_to_themselves() {
     // A view starting mid-line treats the partial line as its line 1.
     let mid = t.slice(2, 12);
     assert_eq!(mid.line(1).unwrap().to_string(), "ro");
-    assert_eq!(mid.grep("^", &GrepOptions::default()).unwrap()[0].text.to_string(), "ro");
+    assert_eq!(
+        mid.grep("^", &GrepOptions::default()).unwrap()[0]
+            .text
+            .to_string(),
+        "ro"
+    );
 }
 
 #[test]
 fn searches_stop_when_interrupted() {
     let s = big_text();
-    let t = Text::from(s.as_str()).with_interrupt(Some(rlm::Interrupt::new(|| Some("cell time limit".into()))));
+    let t = Text::from(s.as_str())
+        .with_interrupt(Some(rlm::Interrupt::new(|| Some("cell time limit".into()))));
     let err = t.count_matches("the").unwrap_err();
     assert!(err.to_string().contains("cell time limit"), "{err}");
     // Views derived from an interrupted view inherit it.
@@ -199,5 +257,8 @@ fn searches_across_documents_of_a_multi_file_context() {
     assert_eq!(t.line(m[1].line).unwrap().to_string(), "needle in two");
     assert_eq!(t.count("\n").unwrap(), t.to_string().matches('\n').count());
     let docs = t.split_on(r"(?m)^==> .* <==\n").unwrap();
-    assert_eq!(docs.iter().map(|d| d.to_string()).collect::<Vec<_>>(), ["needle in one\n", "two\nneedle in two\n"]);
+    assert_eq!(
+        docs.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        ["needle in one\n", "two\nneedle in two\n"]
+    );
 }

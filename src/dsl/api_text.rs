@@ -1,0 +1,488 @@
+//! Text functions for scripts: every context-engine operation, as a method
+//! on both `Text` views and plain strings, so a script never needs to know
+//! which of the two it holds.
+//!
+//! Structural operations (`slice`, `line`, `chunks`, ...) return views;
+//! search results carry small strings, which behave like any Rhai string
+//! (usable as map keys, with `parse_int`, and so on).
+
+use rhai::{Array, Dynamic, Engine, ImmutableString, Map, INT};
+
+use super::convert::{as_text, int, lib_error, offset, positive, script_error, Fallible};
+use crate::{GrepOptions, PatternOptions, Text};
+
+/// Registers a function twice: with a `Text` receiver and with a string
+/// receiver (turned into a `Text` first). `$t` is bound to `&Text` in `$body`.
+macro_rules! text_fn {
+    ($engine:expr, $name:expr, |$t:ident $(, $arg:ident : $ty:ty)*| -> $ret:ty $body:block) => {{
+        $engine.register_fn($name, move |$t: &mut Text $(, $arg: $ty)*| -> $ret {
+            let $t: &Text = &*$t;
+            $body
+        });
+        $engine.register_fn($name, move |s: &mut ImmutableString $(, $arg: $ty)*| -> $ret {
+            let owned = Text::from(s.as_str());
+            let $t: &Text = &owned;
+            $body
+        });
+    }};
+    ($engine:expr, $name:expr, |$t:ident $(, $arg:ident : $ty:ty)*| $body:expr) => {{
+        $engine.register_fn($name, move |$t: &mut Text $(, $arg: $ty)*| {
+            let $t: &Text = &*$t;
+            $body
+        });
+        $engine.register_fn($name, move |s: &mut ImmutableString $(, $arg: $ty)*| {
+            let owned = Text::from(s.as_str());
+            let $t: &Text = &owned;
+            $body
+        });
+    }};
+}
+
+/// Registers the `Text` type and every text operation.
+pub(crate) fn register(engine: &mut Engine, max_array: usize) {
+    engine.register_type_with_name::<Text>("Text");
+    register_views(engine, max_array);
+    register_search(engine, max_array);
+    register_chunking(engine, max_array);
+    register_string_ops(engine);
+}
+
+/// Fails when a result would exceed the array limit, saying what to do instead.
+fn check_len(n: usize, max_array: usize, what: &str, instead: &str) -> Fallible<()> {
+    if n > max_array {
+        Err(script_error(format!(
+            "{what} would return {n} items, more than the array limit of {max_array}; {instead}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+fn views(v: Vec<Text>) -> Array {
+    v.into_iter().map(Dynamic::from).collect()
+}
+
+fn register_views(engine: &mut Engine, max_array: usize) {
+    // Lengths and offsets are bytes everywhere, strings included, so that
+    // offsets from find() and matches() slice the same text on both.
+    engine.register_fn("len", |t: &mut Text| int(t.len()));
+    engine.register_fn("len", |s: &mut ImmutableString| int(s.len()));
+    text_fn!(engine, "slice", |t, a: INT, b: INT| t
+        .slice(offset(a, t.len()), offset(b, t.len())));
+    text_fn!(engine, "slice", |t, a: INT| t
+        .slice(offset(a, t.len()), t.len()));
+    text_fn!(engine, "head", |t, n: INT| t.head(n.max(0) as usize));
+    text_fn!(engine, "tail", |t, n: INT| t.tail(n.max(0) as usize));
+    text_fn!(engine, "line_count", |t| int(t.line_count()));
+    text_fn!(engine, "line", |t, n: INT| -> Fallible<Text> {
+        let count = t.line_count();
+        let k = if n < 0 {
+            offset(n, count) + 1
+        } else {
+            n as usize
+        };
+        t.line(k).ok_or_else(|| {
+            script_error(format!(
+                "line({n}) is out of range: the text has {count} lines, numbered 1 to {count} (negative numbers count from the end)"
+            ))
+        })
+    });
+    text_fn!(engine, "lines", |t, a: INT, b: INT| {
+        let count = t.line_count();
+        let from = if a < 0 {
+            offset(a, count) + 1
+        } else {
+            a as usize
+        };
+        let to = if b < 0 {
+            offset(b, count) + 1
+        } else {
+            b as usize
+        };
+        t.lines(from, to)
+    });
+    text_fn!(engine, "lines", |t| -> Fallible<Array> {
+        check_len(
+            t.line_count(),
+            max_array,
+            "lines()",
+            "use grep() to find lines, or chunk_lines(n) to process them in groups",
+        )?;
+        Ok(views(t.line_views()))
+    });
+    text_fn!(engine, "documents", |t| views(t.documents()));
+    text_fn!(engine, "to_text", |t| t.clone());
+    engine.register_indexer_get(|t: &mut Text, r: std::ops::Range<INT>| {
+        t.slice(offset(r.start, t.len()), offset(r.end, t.len()))
+    });
+    engine.register_indexer_get(|t: &mut Text, r: std::ops::RangeInclusive<INT>| {
+        let end = offset(*r.end(), t.len()).saturating_add(1);
+        t.slice(offset(*r.start(), t.len()), end)
+    });
+    engine.register_get("name", |t: &mut Text| t.name().to_string());
+    engine.register_get("start", |t: &mut Text| int(t.start()));
+    engine.register_get("end", |t: &mut Text| int(t.end()));
+    engine.register_get("len", |t: &mut Text| int(t.len()));
+    engine.register_fn("to_string", |t: &mut Text| t.to_string());
+    engine.register_fn("to_debug", |t: &mut Text| {
+        const PREVIEW: usize = 200;
+        let shown = t.head(PREVIEW).to_string();
+        if t.len() > PREVIEW {
+            format!("Text({} bytes: {shown:?}...)", t.len())
+        } else {
+            format!("{shown:?}")
+        }
+    });
+}
+
+fn grep_options(opts: &Map) -> Fallible<GrepOptions> {
+    let mut out = GrepOptions::default();
+    for (key, value) in opts {
+        let number = || -> Fallible<usize> {
+            let n = value.as_int().map_err(|t| {
+                script_error(format!("grep option `{key}` must be an integer, got {t}"))
+            })?;
+            positive(n, &format!("grep option `{key}`"), 0)
+        };
+        match key.as_str() {
+            "before" => out.before = number()?,
+            "after" => out.after = number()?,
+            "context" => {
+                out.before = number()?;
+                out.after = out.before;
+            }
+            "max" | "limit" => out.max = Some(number()?),
+            "case_insensitive" | "ignore_case" => {
+                out.case_insensitive = value
+                    .as_bool()
+                    .map_err(|t| script_error(format!("grep option `{key}` must be true or false, got {t}")))?
+            }
+            other => {
+                return Err(script_error(format!(
+                    "unknown grep option `{other}`; known options: before, after, context, max, case_insensitive"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn grep(t: &Text, re: &str, mut opts: GrepOptions, max_array: usize) -> Fallible<Array> {
+    let requested = opts.max;
+    opts.max = Some(
+        requested
+            .unwrap_or(max_array)
+            .min(max_array.saturating_add(1)),
+    );
+    let hits = t.grep(re, &opts).map_err(lib_error)?;
+    if requested.is_none() {
+        check_len(
+            hits.len(),
+            max_array,
+            "grep()",
+            "pass #{max: n}, narrow the pattern, or count with count_matches()",
+        )?;
+    }
+    let with_context = opts.before > 0 || opts.after > 0;
+    Ok(hits
+        .into_iter()
+        .map(|h| {
+            let mut m = Map::new();
+            m.insert("line".into(), int(h.line).into());
+            m.insert("start".into(), int(h.start).into());
+            m.insert("text".into(), h.text.to_string().into());
+            if with_context {
+                m.insert("context".into(), h.context.to_string().into());
+            }
+            m.into()
+        })
+        .collect())
+}
+
+fn matches(t: &Text, re: &str, limit: Option<usize>, max_array: usize) -> Fallible<Array> {
+    let cap = limit.unwrap_or(max_array).min(max_array.saturating_add(1));
+    let found = t.matches(re, cap).map_err(lib_error)?;
+    if limit.is_none() {
+        check_len(
+            found.len(),
+            max_array,
+            "matches()",
+            "pass a limit, e.g. matches(re, 100), or count with count_matches()",
+        )?;
+    }
+    Ok(found
+        .into_iter()
+        .map(|m| {
+            let mut map = Map::new();
+            map.insert("start".into(), int(m.start).into());
+            map.insert("end".into(), int(m.end).into());
+            map.insert("line".into(), int(m.line).into());
+            map.insert("text".into(), m.text.to_string().into());
+            let groups: Array = m
+                .groups
+                .into_iter()
+                .map(|g| g.map_or(Dynamic::UNIT, |g| g.to_string().into()))
+                .collect();
+            map.insert("groups".into(), groups.into());
+            map.into()
+        })
+        .collect())
+}
+
+fn find_all(t: &Text, needle: &str, limit: Option<usize>, max_array: usize) -> Fallible<Array> {
+    let cap = limit.unwrap_or(max_array).min(max_array.saturating_add(1));
+    let found = t.find_all(needle, cap).map_err(lib_error)?;
+    if limit.is_none() {
+        check_len(
+            found.len(),
+            max_array,
+            "find_all()",
+            "pass a limit, or use count()",
+        )?;
+    }
+    Ok(found.into_iter().map(|p| Dynamic::from(int(p))).collect())
+}
+
+fn register_search(engine: &mut Engine, max_array: usize) {
+    text_fn!(engine, "find", |t, needle: &str| -> Fallible<INT> {
+        Ok(t.find(needle).map_err(lib_error)?.map_or(-1, int))
+    });
+    text_fn!(engine, "find", |t,
+                              needle: &str,
+                              from: INT|
+     -> Fallible<INT> {
+        Ok(t.find_from(needle, offset(from, t.len()))
+            .map_err(lib_error)?
+            .map_or(-1, int))
+    });
+    text_fn!(engine, "find_all", |t, needle: &str| find_all(
+        t, needle, None, max_array
+    ));
+    text_fn!(engine, "find_all", |t, needle: &str, limit: INT| {
+        find_all(
+            t,
+            needle,
+            Some(positive(limit, "find_all limit", 0)?),
+            max_array,
+        )
+    });
+    engine.register_fn("contains", |t: &mut Text, needle: &str| {
+        t.contains(needle).map_err(lib_error)
+    });
+    text_fn!(engine, "count", |t, needle: &str| -> Fallible<INT> {
+        Ok(int(t.count(needle).map_err(lib_error)?))
+    });
+    text_fn!(engine, "matches", |t, re: &str| matches(
+        t, re, None, max_array
+    ));
+    text_fn!(engine, "matches", |t, re: &str, limit: INT| {
+        matches(t, re, Some(positive(limit, "matches limit", 0)?), max_array)
+    });
+    text_fn!(engine, "grep", |t, re: &str| grep(
+        t,
+        re,
+        GrepOptions::default(),
+        max_array
+    ));
+    text_fn!(engine, "grep", |t, re: &str, opts: Map| grep(
+        t,
+        re,
+        grep_options(&opts)?,
+        max_array
+    ));
+    text_fn!(engine, "count_matches", |t, re: &str| -> Fallible<INT> {
+        Ok(int(t.count_matches(re).map_err(lib_error)?))
+    });
+    text_fn!(engine, "count_matches", |t,
+                                       re: &str,
+                                       opts: Map|
+     -> Fallible<INT> {
+        let ci = grep_options(&opts)?.case_insensitive;
+        let opts = PatternOptions {
+            case_insensitive: ci,
+            ..Default::default()
+        };
+        Ok(int(t.count_matches((re, opts)).map_err(lib_error)?))
+    });
+    text_fn!(engine, "is_match", |t, re: &str| t
+        .is_match(re)
+        .map_err(lib_error));
+    text_fn!(engine, "find_any", |t, needles: Array| -> Fallible<Array> {
+        let strings: Vec<String> = needles
+            .iter()
+            .map(|n| as_text(n).map(|t| t.to_string()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| script_error("find_any() takes an array of strings"))?;
+        let found = t
+            .find_any(&strings, max_array.saturating_add(1))
+            .map_err(lib_error)?;
+        check_len(
+            found.len(),
+            max_array,
+            "find_any()",
+            "search for fewer needles, or narrow the text",
+        )?;
+        Ok(found
+            .into_iter()
+            .map(|m| {
+                let mut map = Map::new();
+                map.insert("needle".into(), int(m.needle).into());
+                map.insert("text".into(), strings[m.needle].clone().into());
+                map.insert("start".into(), int(m.start).into());
+                map.insert("end".into(), int(m.end).into());
+                map.insert("line".into(), int(m.line).into());
+                map.into()
+            })
+            .collect())
+    });
+}
+
+fn register_chunking(engine: &mut Engine, max_array: usize) {
+    let chunks = move |t: &Text, size: INT, overlap: INT| -> Fallible<Array> {
+        let size = positive(size, "chunk size", 1)?;
+        let overlap = positive(overlap, "chunk overlap", 0)?;
+        check_len(
+            t.len() / size.saturating_sub(overlap).max(1),
+            max_array,
+            "chunks()",
+            "use a larger chunk size",
+        )?;
+        Ok(views(t.chunks(size, overlap).map_err(lib_error)?))
+    };
+    text_fn!(engine, "chunks", |t, size: INT| chunks(t, size, 0));
+    text_fn!(engine, "chunks", |t, size: INT, overlap: INT| chunks(
+        t, size, overlap
+    ));
+    text_fn!(engine, "chunk_lines", |t, n: INT| -> Fallible<Array> {
+        let n = positive(n, "lines per chunk", 1)?;
+        check_len(
+            t.line_count().div_ceil(n),
+            max_array,
+            "chunk_lines()",
+            "use more lines per chunk",
+        )?;
+        Ok(views(t.chunk_lines(n).map_err(lib_error)?))
+    });
+    text_fn!(engine, "parts", |t, k: INT| -> Fallible<Array> {
+        let k = positive(k, "number of parts", 1)?;
+        check_len(k, max_array, "parts()", "ask for fewer parts")?;
+        Ok(views(t.parts(k).map_err(lib_error)?))
+    });
+    text_fn!(engine, "split_on", |t, re: &str| -> Fallible<Array> {
+        let pieces = t.split_on(re).map_err(lib_error)?;
+        check_len(
+            pieces.len(),
+            max_array,
+            "split_on()",
+            "split into larger pieces, or use chunks()",
+        )?;
+        Ok(views(pieces))
+    });
+}
+
+/// Common string operations on `Text`, plus Python-style aliases on both.
+fn register_string_ops(engine: &mut Engine) {
+    // Concatenation and comparison with strings.
+    engine.register_fn("+", |a: Text, b: &str| format!("{a}{b}"));
+    engine.register_fn("+", |a: &str, b: Text| format!("{a}{b}"));
+    engine.register_fn("+", |a: Text, b: Text| format!("{a}{b}"));
+    engine.register_fn("+", |a: Text, b: INT| format!("{a}{b}"));
+    engine.register_fn("+", |a: INT, b: Text| format!("{a}{b}"));
+    engine.register_fn("==", |a: Text, b: Text| a == b);
+    engine.register_fn("==", |a: Text, b: &str| a == b);
+    engine.register_fn("==", |a: &str, b: Text| b == a);
+    engine.register_fn("!=", |a: Text, b: Text| a != b);
+    engine.register_fn("!=", |a: Text, b: &str| b != a.to_string());
+    engine.register_fn("!=", |a: &str, b: Text| a != b.to_string());
+    macro_rules! ordering {
+        ($op:literal, $cmp:expr) => {
+            engine.register_fn($op, |a: Text, b: Text| {
+                $cmp(a.bytes().as_ref().cmp(b.bytes().as_ref()))
+            });
+            engine.register_fn($op, |a: Text, b: &str| {
+                $cmp(a.bytes().as_ref().cmp(b.as_bytes()))
+            });
+            engine.register_fn($op, |a: &str, b: Text| {
+                $cmp(a.as_bytes().cmp(b.bytes().as_ref()))
+            });
+        };
+    }
+    ordering!("<", std::cmp::Ordering::is_lt);
+    ordering!("<=", std::cmp::Ordering::is_le);
+    ordering!(">", std::cmp::Ordering::is_gt);
+    ordering!(">=", std::cmp::Ordering::is_ge);
+
+    // Rhai's own string methods change the string in place and return `()`,
+    // which makes `let t = s.trim();` silently `()`. These versions still
+    // change a variable in place, and also return the result.
+    engine.register_fn("trim", |s: &mut ImmutableString| {
+        *s = s.trim().into();
+        s.clone()
+    });
+    engine.register_fn("to_upper", |s: &mut ImmutableString| {
+        *s = s.to_uppercase().into();
+        s.clone()
+    });
+    engine.register_fn("to_lower", |s: &mut ImmutableString| {
+        *s = s.to_lowercase().into();
+        s.clone()
+    });
+    engine.register_fn(
+        "replace",
+        |s: &mut ImmutableString, from: &str, to: &str| {
+            *s = s.replace(from, to).into();
+            s.clone()
+        },
+    );
+    engine.register_fn("trim", |t: &mut Text| t.to_string().trim().to_string());
+    engine.register_fn("to_upper", |t: &mut Text| t.to_string().to_uppercase());
+    engine.register_fn("to_lower", |t: &mut Text| t.to_string().to_lowercase());
+    engine.register_fn("replace", |t: &mut Text, from: &str, to: &str| {
+        t.to_string().replace(from, to)
+    });
+    engine.register_fn("split", |t: &mut Text, sep: &str| -> Array {
+        t.to_string()
+            .split(sep)
+            .map(|p| Dynamic::from(p.to_string()))
+            .collect()
+    });
+    engine.register_fn("starts_with", |t: &mut Text, p: &str| {
+        t.bytes().starts_with(p.as_bytes())
+    });
+    engine.register_fn("ends_with", |t: &mut Text, p: &str| {
+        t.bytes().ends_with(p.as_bytes())
+    });
+    engine.register_fn("is_empty", |t: &mut Text| t.is_empty());
+    engine.register_fn("parse_int", |t: Text| -> Fallible<INT> {
+        let s = t.to_string();
+        s.trim()
+            .parse::<INT>()
+            .map_err(|_| script_error(format!("parse_int: {s:?} is not an integer")))
+    });
+    engine.register_fn("parse_float", |t: Text| -> Fallible<f64> {
+        let s = t.to_string();
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| script_error(format!("parse_float: {s:?} is not a number")))
+    });
+
+    // Python-style names, returning new values on both strings and texts.
+    text_fn!(engine, "lower", |t| t.to_string().to_lowercase());
+    text_fn!(engine, "upper", |t| t.to_string().to_uppercase());
+    text_fn!(engine, "strip", |t| t.to_string().trim().to_string());
+    text_fn!(engine, "lstrip", |t| t.to_string().trim_start().to_string());
+    text_fn!(engine, "rstrip", |t| t.to_string().trim_end().to_string());
+    text_fn!(engine, "startswith", |t, p: &str| t
+        .bytes()
+        .starts_with(p.as_bytes()));
+    text_fn!(engine, "endswith", |t, p: &str| t
+        .bytes()
+        .ends_with(p.as_bytes()));
+    text_fn!(engine, "splitlines", |t| views(t.line_views()));
+    text_fn!(engine, "split", |t| -> Array {
+        t.to_string()
+            .split_whitespace()
+            .map(|p| Dynamic::from(p.to_string()))
+            .collect()
+    });
+}

@@ -1,0 +1,230 @@
+//! Utilities for scripts: submitting an answer, JSON, tallies, and the
+//! Python-flavoured conveniences models reach for by habit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position, INT};
+
+use super::convert::{as_text, display, from_json, int, script_error, to_json, Fallible};
+use super::session::{Shared, SUBMIT_TOKEN};
+use crate::stats::estimate_tokens;
+
+pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>) {
+    register_submit(engine, shared);
+    register_data(engine);
+    register_python(engine);
+    register_sleep(engine, shared);
+}
+
+fn register_submit(engine: &mut Engine, shared: &Arc<Shared>) {
+    for name in ["submit", "FINAL", "SUBMIT"] {
+        let shared = shared.clone();
+        engine.register_fn(name, move |value: Dynamic| -> Fallible<()> {
+            if let Ok(mut slot) = shared.submitted.lock() {
+                *slot = Some(value);
+            }
+            // Terminating (not a runtime error) so `try`/`catch` cannot swallow it.
+            Err(EvalAltResult::ErrorTerminated(Dynamic::from(SUBMIT_TOKEN), Position::NONE).into())
+        });
+    }
+}
+
+/// A hashable key for tallies: strings and texts as themselves, others by display.
+fn key_of(value: &Dynamic) -> String {
+    display(value)
+}
+
+fn register_data(engine: &mut Engine) {
+    engine.register_fn("tokens", |value: Dynamic| -> INT {
+        fn bytes(v: &Dynamic) -> usize {
+            if let Some(t) = as_text(v) {
+                t.len()
+            } else if let Some(a) = v.read_lock::<Array>() {
+                a.iter().map(bytes).sum()
+            } else if let Some(m) = v.read_lock::<Map>() {
+                m.iter().map(|(k, v)| k.len() + bytes(v)).sum()
+            } else {
+                display(v).len()
+            }
+        }
+        int(estimate_tokens(bytes(&value)))
+    });
+    // Rhai's own `to_json` for maps cannot see inside our types; register
+    // for the exact types too so ours is always the one called.
+    engine.register_fn("to_json", |value: Dynamic| to_json(&value).to_string());
+    engine.register_fn("to_json", |value: &mut Map| {
+        to_json(&Dynamic::from(value.clone())).to_string()
+    });
+    engine.register_fn("to_json", |value: &mut Array| {
+        to_json(&Dynamic::from(value.clone())).to_string()
+    });
+    engine.register_fn("parse_json", |s: Dynamic| -> Fallible<Dynamic> {
+        let text = as_text(&s).ok_or_else(|| script_error("parse_json() takes a string"))?;
+        let value: serde_json::Value = serde_json::from_slice(&text.bytes())
+            .map_err(|e| script_error(format!("parse_json: invalid JSON: {e}")))?;
+        Ok(from_json(value))
+    });
+    engine.register_fn("counts", |items: Array| -> Map {
+        let mut tally: Map = Map::new();
+        for item in &items {
+            let entry = tally
+                .entry(key_of(item).into())
+                .or_insert_with(|| Dynamic::from(0 as INT));
+            if let Ok(n) = entry.as_int() {
+                *entry = Dynamic::from(n + 1);
+            }
+        }
+        tally
+    });
+    engine.register_fn("top", |map: Map, k: INT| -> Array {
+        let mut entries: Vec<(ImmutableString, Dynamic)> = map
+            .into_iter()
+            .map(|(k, v)| (k.as_str().into(), v))
+            .collect();
+        let score = |v: &Dynamic| {
+            v.as_int()
+                .map(|i| i as f64)
+                .or_else(|_| v.as_float())
+                .unwrap_or(f64::NEG_INFINITY)
+        };
+        entries.sort_by(|a, b| {
+            score(&b.1)
+                .total_cmp(&score(&a.1))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        entries
+            .into_iter()
+            .take(k.max(0) as usize)
+            .map(|(k, v)| Dynamic::from(vec![Dynamic::from(k), v]))
+            .collect()
+    });
+    engine.register_fn("unique", |items: Array| -> Array {
+        let mut seen = HashMap::new();
+        items
+            .into_iter()
+            .filter(|item| seen.insert(key_of(item), ()).is_none())
+            .collect()
+    });
+    engine.register_fn("join", |items: Array, sep: &str| join(&items, sep));
+    engine.register_fn("join", |sep: &str, items: Array| join(&items, sep));
+    engine.register_fn("sum", |items: Array| -> Fallible<Dynamic> {
+        let mut int_total: INT = 0;
+        let mut float_total = 0.0;
+        let mut any_float = false;
+        for item in &items {
+            if let Ok(i) = item.as_int() {
+                int_total = int_total.saturating_add(i);
+            } else if let Ok(f) = item.as_float() {
+                float_total += f;
+                any_float = true;
+            } else {
+                return Err(script_error(format!(
+                    "sum() takes numbers, found {}",
+                    item.type_name()
+                )));
+            }
+        }
+        Ok(if any_float {
+            Dynamic::from(float_total + int_total as f64)
+        } else {
+            Dynamic::from(int_total)
+        })
+    });
+}
+
+fn join(items: &Array, sep: &str) -> String {
+    items.iter().map(display).collect::<Vec<_>>().join(sep)
+}
+
+fn register_python(engine: &mut Engine) {
+    engine.register_fn("str", |value: Dynamic| display(&value));
+    engine.register_fn("int", |value: Dynamic| -> Fallible<INT> {
+        if let Ok(i) = value.as_int() {
+            return Ok(i);
+        }
+        if let Ok(f) = value.as_float() {
+            return Ok(f.trunc() as INT);
+        }
+        if let Ok(b) = value.as_bool() {
+            return Ok(INT::from(b));
+        }
+        let s = as_text(&value)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| display(&value));
+        s.trim()
+            .parse::<INT>()
+            .map_err(|_| script_error(format!("int(): {s:?} is not an integer")))
+    });
+    engine.register_fn("float", |value: Dynamic| -> Fallible<f64> {
+        if let Ok(i) = value.as_int() {
+            return Ok(i as f64);
+        }
+        if let Ok(f) = value.as_float() {
+            return Ok(f);
+        }
+        let s = as_text(&value)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| display(&value));
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| script_error(format!("float(): {s:?} is not a number")))
+    });
+    engine.register_fn("len", |a: &mut Array| int(a.len()));
+    engine.register_fn("len", |m: &mut Map| int(m.len()));
+    engine.register_fn("range", |n: INT| 0..n.max(0));
+    engine.register_fn("sorted", |mut items: Array| -> Array {
+        items.sort_by(|a, b| compare(a, b));
+        items
+    });
+    engine.register_fn("append", |items: &mut Array, item: Dynamic| {
+        items.push(item)
+    });
+    engine.register_fn("items", |map: &mut Map| -> Array {
+        map.iter()
+            .map(|(k, v)| Dynamic::from(vec![Dynamic::from(k.to_string()), v.clone()]))
+            .collect()
+    });
+    engine.register_fn("get", |map: &mut Map, key: &str| {
+        map.get(key).cloned().unwrap_or(Dynamic::UNIT)
+    });
+    engine.register_fn("get", |map: &mut Map, key: &str, default: Dynamic| {
+        map.get(key).cloned().unwrap_or(default)
+    });
+}
+
+/// Orders numbers numerically and everything else by its display string.
+fn compare(a: &Dynamic, b: &Dynamic) -> std::cmp::Ordering {
+    let num = |v: &Dynamic| v.as_int().map(|i| i as f64).or_else(|_| v.as_float()).ok();
+    match (num(a), num(b)) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => display(a).cmp(&display(b)),
+    }
+}
+
+/// Rhai's built-in `sleep` ignores deadlines; this one sleeps in steps and
+/// stops with the cell's clock.
+fn register_sleep(engine: &mut Engine, shared: &Arc<Shared>) {
+    let sleeper = |shared: Arc<Shared>| {
+        move |seconds: f64| -> Fallible<()> {
+            let until = std::time::Instant::now()
+                + std::time::Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
+            while std::time::Instant::now() < until {
+                if shared.clock.stop_reason().is_some() {
+                    return Err(EvalAltResult::ErrorTerminated(
+                        Dynamic::from(super::session::STOP_TOKEN),
+                        Position::NONE,
+                    )
+                    .into());
+                }
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                std::thread::sleep(std::time::Duration::from_millis(10).min(left));
+            }
+            Ok(())
+        }
+    };
+    let float_sleep = sleeper(shared.clone());
+    let int_sleep = sleeper(shared.clone());
+    engine.register_fn("sleep", float_sleep);
+    engine.register_fn("sleep", move |seconds: INT| int_sleep(seconds as f64));
+}

@@ -1,0 +1,109 @@
+//! Building the sandboxed Rhai engine for a session.
+//!
+//! The sandbox is what is *not* registered: Rhai has no file, network,
+//! process or environment access unless the host adds it, and we add none.
+//! On top of that we close the doors Rhai opens by default: the file-based
+//! module resolver (`import "x"` would read `x.rhai`), `eval`, and a `sleep`
+//! that ignores deadlines; and we set every limit explicitly.
+
+use std::sync::Arc;
+
+use rhai::module_resolvers::DummyModuleResolver;
+use rhai::{Dynamic, Engine};
+
+use super::session::{Shared, STOP_TOKEN};
+use super::{api_text, api_util, Limits};
+
+/// Operations between two checks of the wall clock.
+const CLOCK_CHECK_EVERY: u64 = 4096;
+
+pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_module_resolver(DummyModuleResolver::new());
+    engine.disable_symbol("eval");
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_string_size(limits.max_string_bytes);
+    engine.set_max_array_size(limits.max_array_len);
+    engine.set_max_map_size(limits.max_map_len);
+    engine.set_max_call_levels(limits.max_call_depth);
+    engine.set_max_expr_depths(limits.max_expr_depth, limits.max_fn_expr_depth);
+    engine.set_max_variables(limits.max_variables);
+    engine.set_max_functions(limits.max_functions);
+    engine.set_max_modules(0);
+    engine.set_max_strings_interned(1024);
+
+    let out = shared.clone();
+    engine.on_print(move |s| out.print(s));
+    let out = shared.clone();
+    engine.on_debug(move |s, _, pos| {
+        if pos.is_none() {
+            out.print(&format!("[debug] {s}"));
+        } else {
+            out.print(&format!("[debug line {}] {s}", pos.line().unwrap_or(0)));
+        }
+    });
+    let clock = shared.clock.clone();
+    engine.on_progress(move |ops| {
+        if ops % CLOCK_CHECK_EVERY == 0 && clock.stop_reason().is_some() {
+            Some(Dynamic::from(STOP_TOKEN))
+        } else {
+            None
+        }
+    });
+    // Script functions cannot see outer variables, but models write helper
+    // functions that use the context; resolve the session globals anywhere
+    // a local of the same name does not shadow them.
+    let globals = shared.clone();
+    #[allow(deprecated)] // `on_var` is stable in practice; Rhai marks it volatile.
+    engine.on_var(move |name, _, ctx| {
+        if !matches!(name, "context" | "documents" | "query") || ctx.scope().contains(name) {
+            return Ok(None);
+        }
+        Ok(globals.global(name))
+    });
+
+    api_text::register(&mut engine, limits.max_array_len);
+    api_util::register(&mut engine, shared);
+    register_show_vars(&mut engine, shared);
+    engine
+}
+
+/// `show_vars()` needs the caller's scope, which only custom syntax can see.
+///
+/// Rhai tokenizes `()` as one token (the unit value), so the syntax accepts
+/// both `show_vars()` and `show_vars( )`.
+fn register_show_vars(engine: &mut Engine, shared: &Arc<Shared>) {
+    let out = shared.clone();
+    engine.register_custom_syntax_with_state_raw(
+        "show_vars",
+        |symbols, look_ahead, _| {
+            Ok(match (symbols.len(), symbols.last().map(|s| s.as_str())) {
+                (1, _) if look_ahead == "()" => Some("()".into()),
+                (1, _) => Some("(".into()),
+                (2, Some("(")) => Some(")".into()),
+                _ => None,
+            })
+        },
+        false,
+        move |ctx, _, _| {
+            let mut lines = Vec::new();
+            for (name, constant, value) in ctx.scope().iter_raw() {
+                if matches!(name, "context" | "documents" | "query") {
+                    continue;
+                }
+                lines.push(format!(
+                    "{name}{}: {} ({})",
+                    if constant { " (const)" } else { "" },
+                    ctx.engine().map_type_name(value.type_name()),
+                    super::session::describe_size(value)
+                ));
+            }
+            if lines.is_empty() {
+                out.print("no user variables yet");
+            } else {
+                out.print(&lines.join("\n"));
+            }
+            Ok(Dynamic::UNIT)
+        },
+    );
+}

@@ -1,0 +1,66 @@
+//! Sandbox limits for script cells.
+
+use std::time::Duration;
+
+/// Limits applied to every cell of a [`Session`](super::Session).
+///
+/// Every Rhai limit is set explicitly: Rhai's own defaults differ between
+/// debug and release builds (a debug build allows only 8 call levels), and
+/// tests must see what users see.
+///
+/// ```
+/// let limits = rlm::dsl::Limits { max_operations: 1_000_000, ..Default::default() };
+/// assert_eq!(limits.max_call_depth, 64);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Rhai operations per cell (a loop iteration is a few operations).
+    pub max_operations: u64,
+    /// Wall-clock time per cell, not counting time spent waiting on sub-model calls.
+    pub cell_timeout: Duration,
+    /// Largest string a script may build, in bytes. Views of the context are
+    /// not strings and are not limited.
+    pub max_string_bytes: usize,
+    /// Largest array, in elements.
+    pub max_array_len: usize,
+    /// Largest object map, in entries.
+    pub max_map_len: usize,
+    /// Deepest nesting of script function calls.
+    pub max_call_depth: usize,
+    /// Deepest expression nesting at top level.
+    pub max_expr_depth: usize,
+    /// Deepest expression nesting inside functions.
+    pub max_fn_expr_depth: usize,
+    /// Most variables alive in a cell's scope.
+    pub max_variables: usize,
+    /// Most script functions defined.
+    pub max_functions: usize,
+    /// Characters of output returned per cell; the rest is cut from the middle.
+    pub output_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 50_000_000,
+            cell_timeout: Duration::from_secs(120),
+            max_string_bytes: 16 << 20,
+            max_array_len: 4_000_000,
+            max_map_len: 1_000_000,
+            max_call_depth: 64,
+            max_expr_depth: 128,
+            max_fn_expr_depth: 64,
+            max_variables: 10_000,
+            max_functions: 1_000,
+            output_chars: 20_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Native stack for the thread that runs a cell: each script call level
+    /// takes 7–10 KiB, plus generous room for native functions.
+    pub(crate) fn stack_bytes(&self) -> usize {
+        (16 << 20) + self.max_call_depth * (64 << 10)
+    }
+}

@@ -1,0 +1,419 @@
+//! A persistent scripting session: cells run one after another on one scope.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rhai::{
+    Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, ParseError, Position, Scope, AST,
+};
+
+use super::clock::{CellClock, StopReason};
+use super::convert::{display, to_json};
+use super::output::OutputBuffer;
+use super::{engine, hints, Limits};
+use crate::{Context, Text};
+
+/// Marks the termination raised by `submit`.
+pub(crate) const SUBMIT_TOKEN: &str = "__rlm_submit__";
+/// Marks a termination raised by the clock or cancellation.
+pub(crate) const STOP_TOKEN: &str = "__rlm_stop__";
+
+/// State shared between a session and the closures registered in its engine.
+pub struct Shared {
+    output: Mutex<Option<OutputBuffer>>,
+    pub(crate) submitted: Mutex<Option<Dynamic>>,
+    /// The running cell's clock; sub-call waits pause it.
+    pub clock: Arc<CellClock>,
+    context: Text,
+    documents: Array,
+    query: ImmutableString,
+}
+
+impl Shared {
+    pub(crate) fn print(&self, s: &str) {
+        if let Ok(mut out) = self.output.lock() {
+            if let Some(buf) = out.as_mut() {
+                buf.push_line(s);
+            }
+        }
+    }
+
+    pub(crate) fn global(&self, name: &str) -> Option<Dynamic> {
+        match name {
+            "context" => Some(Dynamic::from(self.context.clone())),
+            "documents" => Some(Dynamic::from(self.documents.clone())),
+            "query" => Some(Dynamic::from(self.query.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// A value passed to `submit`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The value as JSON (strings stay strings).
+    pub value: serde_json::Value,
+    /// The value as text: strings bare, other values as JSON.
+    pub text: String,
+}
+
+/// What running one cell produced.
+#[derive(Debug, Clone)]
+pub struct CellOutcome {
+    /// Printed output, capped, with a note when there was none.
+    pub output: String,
+    /// Whether the output was cut to fit the cap.
+    pub truncated: bool,
+    /// The error that stopped the cell, formatted for a reader, if any.
+    pub error: Option<String>,
+    /// The answer, if the cell called `submit`.
+    pub submitted: Option<Answer>,
+    /// How long the cell ran.
+    pub duration: Duration,
+}
+
+impl CellOutcome {
+    /// Output and error as one block, as a model should see them.
+    pub fn render(&self) -> String {
+        match &self.error {
+            None => self.output.clone(),
+            Some(e) if self.output == NO_OUTPUT => format!("Error: {e}"),
+            Some(e) => format!("{}\nError: {e}", self.output.trim_end()),
+        }
+    }
+}
+
+/// The output of a cell that printed nothing: a nudge to print.
+pub const NO_OUTPUT: &str = "(no output: use print() to see values)";
+
+/// Builds a [`Session`].
+///
+/// ```
+/// use rlm::dsl::SessionBuilder;
+/// let ctx = rlm::Context::from_string("doc", "alpha\nbeta\n");
+/// let mut session = SessionBuilder::new().query("how many lines?").build(&ctx);
+/// let out = session.run_cell("let n = context.line_count(); print(n);");
+/// assert_eq!(out.output, "2\n");
+/// let out = session.run_cell("submit(n * 10);");
+/// assert_eq!(out.submitted.unwrap().text, "20");
+/// ```
+#[derive(Default)]
+pub struct SessionBuilder {
+    limits: Limits,
+    query: String,
+    extensions: Vec<Box<Extension>>,
+}
+
+/// A hook that registers more functions into a session's engine.
+pub type Extension = dyn Fn(&mut Engine, &Arc<Shared>) + Send + Sync;
+
+impl SessionBuilder {
+    pub fn new() -> SessionBuilder {
+        SessionBuilder::default()
+    }
+
+    /// The sandbox limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The user's question, visible to scripts as `query`.
+    pub fn query(mut self, query: impl Into<String>) -> Self {
+        self.query = query.into();
+        self
+    }
+
+    /// Registers more functions (sub-model calls, recursion) into the engine.
+    pub fn extend(
+        mut self,
+        ext: impl Fn(&mut Engine, &Arc<Shared>) + Send + Sync + 'static,
+    ) -> Self {
+        self.extensions.push(Box::new(ext));
+        self
+    }
+
+    /// Creates the session over `context`. Costs no pass over the context.
+    pub fn build(self, context: &Context) -> Session {
+        let clock = Arc::new(CellClock::new(self.limits.cell_timeout));
+        let interrupt = Some(clock.interrupt());
+        let text = context.text().with_interrupt(interrupt.clone());
+        let documents: Array = context
+            .documents()
+            .into_iter()
+            .map(|d| Dynamic::from(d.with_interrupt(interrupt.clone())))
+            .collect();
+        let shared = Arc::new(Shared {
+            output: Mutex::new(None),
+            submitted: Mutex::new(None),
+            clock,
+            context: text.clone(),
+            documents: documents.clone(),
+            query: self.query.as_str().into(),
+        });
+        let mut engine = engine::build(&self.limits, &shared);
+        for ext in &self.extensions {
+            ext(&mut engine, &shared);
+        }
+        let mut scope = Scope::new();
+        scope.push_constant("context", text);
+        scope.push_constant("documents", documents);
+        scope.push_constant("query", ImmutableString::from(self.query.as_str()));
+        Session {
+            engine,
+            scope,
+            library: AST::empty(),
+            shared,
+            limits: self.limits,
+            context: context.clone(),
+        }
+    }
+}
+
+/// Runs cells one after another on one persistent scope.
+///
+/// Variables and `fn` definitions persist between cells; a failing cell
+/// keeps what it assigned before the error. Output is captured per session.
+pub struct Session {
+    engine: Engine,
+    scope: Scope<'static>,
+    /// Script functions defined by earlier cells.
+    library: AST,
+    shared: Arc<Shared>,
+    limits: Limits,
+    context: Context,
+}
+
+impl Session {
+    /// The state shared with registered functions (clock, submission).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The limits this session enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Runs one cell and reports its output, error and any submitted answer.
+    pub fn run_cell(&mut self, code: &str) -> CellOutcome {
+        let started = Instant::now();
+        self.shared.clock.restart();
+        self.shared.clock.clear_cancel();
+        self.set_output(Some(OutputBuffer::new(self.limits.output_chars)));
+        if let Ok(mut s) = self.shared.submitted.lock() {
+            *s = None;
+        }
+
+        let result = match self.context.check_unchanged() {
+            Err(e) => Err(format!("{e}")),
+            Ok(()) => match self.engine.compile_with_scope(&self.scope, code) {
+                Err(e) => Err(describe_parse_error(&e, code)),
+                Ok(ast) => self.evaluate(ast, code),
+            },
+        };
+
+        let (mut output, truncated) = self
+            .set_output(None)
+            .map_or((String::new(), false), OutputBuffer::render);
+        let submitted = self
+            .shared
+            .submitted
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .map(|v| Answer {
+                value: to_json(&v),
+                text: display(&v),
+            });
+        let error = match result {
+            Ok(value) => {
+                // Like a REPL, show the value of a final expression.
+                if !value.is_unit() && submitted.is_none() {
+                    output.push_str(&format!("=> {}\n", display(&value)));
+                }
+                None
+            }
+            Err(e) => Some(e),
+        };
+        if output.is_empty() && error.is_none() && submitted.is_none() {
+            output = NO_OUTPUT.to_string();
+        }
+        CellOutcome {
+            output,
+            truncated,
+            error,
+            submitted,
+            duration: started.elapsed(),
+        }
+    }
+
+    fn set_output(&self, buf: Option<OutputBuffer>) -> Option<OutputBuffer> {
+        self.shared
+            .output
+            .lock()
+            .ok()
+            .and_then(|mut o| std::mem::replace(&mut *o, buf))
+    }
+
+    /// Runs a compiled cell with the library of earlier functions, on a
+    /// thread with a stack large enough for the call-depth limit.
+    fn evaluate(&mut self, ast: AST, code: &str) -> Result<Dynamic, String> {
+        let program = self.library.merge(&ast);
+        let engine = &self.engine;
+        let scope = &mut self.scope;
+        let stack = self.limits.stack_bytes();
+        let outcome = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("rlm-cell".into())
+                .stack_size(stack)
+                .spawn_scoped(s, || engine.eval_ast_with_scope::<Dynamic>(scope, &program))
+                .map(|h| h.join())
+        });
+        self.library = program;
+        self.library.clear_statements();
+        dedupe(&mut self.scope);
+        match outcome {
+            Err(spawn) => Err(format!("could not start the cell's thread: {spawn}")),
+            Ok(Err(_panic)) => Err("internal error: the cell panicked; the session is still usable. Please report this script.".into()),
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(err))) => match *err {
+                EvalAltResult::ErrorTerminated(ref token, _) if token.to_string() == SUBMIT_TOKEN => Ok(Dynamic::UNIT),
+                ref e => Err(self.describe_eval_error(e, code)),
+            },
+        }
+    }
+
+    fn describe_eval_error(&self, err: &EvalAltResult, code: &str) -> String {
+        let limits = &self.limits;
+        let root = innermost(err);
+        let message = match root {
+            EvalAltResult::ErrorTerminated(..) => match self.shared.clock.stop_reason() {
+                Some(reason) => reason.to_string(),
+                None => StopReason::Timeout(limits.cell_timeout).to_string(),
+            },
+            EvalAltResult::ErrorTooManyOperations(_) => format!(
+                "the cell exceeded its limit of {} operations. Script loops over every line or character are slow; \
+                 use grep(), matches(), count_matches() or chunks() so native code does the scanning",
+                limits.max_operations
+            ),
+            EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+                "{what} exceeded its limit (strings {} bytes, arrays {} items, maps {} entries). \
+                 Keep large text as views (slice, chunks) rather than strings, and print summaries",
+                limits.max_string_bytes, limits.max_array_len, limits.max_map_len
+            ),
+            EvalAltResult::ErrorStackOverflow(_) => format!(
+                "call depth limit of {} exceeded: the recursion is too deep; use a loop instead",
+                limits.max_call_depth
+            ),
+            EvalAltResult::ErrorTooManyVariables(_) => {
+                format!("more than {} variables are defined; reuse variables or keep values in arrays and maps", limits.max_variables)
+            }
+            EvalAltResult::ErrorModuleNotFound(..) | EvalAltResult::ErrorTooManyModules(_) => {
+                "`import` is not available in this sandbox: every function is already defined (see the reference)".into()
+            }
+            _ => {
+                let full = strip_position(&err.to_string());
+                let mut m = full.strip_prefix("Runtime error: ").unwrap_or(&full).to_string();
+                if let Some(hint) = hints::runtime_hint(root) {
+                    m.push_str("\nHint: ");
+                    m.push_str(&hint);
+                }
+                m
+            }
+        };
+        with_location(message, err.position(), code)
+    }
+}
+
+/// The deepest error in a chain of function-call errors.
+fn innermost(err: &EvalAltResult) -> &EvalAltResult {
+    match err {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => innermost(inner),
+        other => other,
+    }
+}
+
+fn describe_parse_error(err: &ParseError, code: &str) -> String {
+    let detail = strip_position(&err.err_type().to_string());
+    let mut message = format!("syntax error: {detail}");
+    if let Some(hint) = hints::parse_hint(code, &detail) {
+        message.push_str("\nHint: ");
+        message.push_str(&hint);
+    }
+    with_location(message, err.position(), code)
+}
+
+/// Rhai appends " (line L, position C)"; we show our own location block.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" (line ") {
+        Some(i) if message.ends_with(')') => message[..i].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+/// Appends "at line L, column C" and the offending line with a caret.
+fn with_location(message: String, pos: Position, code: &str) -> String {
+    let (Some(line), col) = (pos.line(), pos.position()) else {
+        return message;
+    };
+    let Some(source) = code.lines().nth(line.saturating_sub(1)) else {
+        return format!("{message}\n  at line {line}");
+    };
+    let col = col.unwrap_or(1).max(1);
+    let gutter = line.to_string().len();
+    format!(
+        "{message}\n  at line {line}, column {col}:\n{line} | {source}\n{} | {}^",
+        " ".repeat(gutter),
+        " ".repeat(col - 1)
+    )
+}
+
+/// Keeps one entry per variable name (the latest), so re-declared `let`s do
+/// not pile up and keep old large values alive.
+fn dedupe(scope: &mut Scope<'static>) {
+    let names: Vec<String> = scope.iter_raw().map(|(n, _, _)| n.to_string()).collect();
+    let constant: Vec<bool> = scope.iter_raw().map(|(_, c, _)| c).collect();
+    let mut last = std::collections::HashMap::new();
+    for (i, n) in names.iter().enumerate() {
+        last.insert(n.as_str(), i);
+    }
+    if last.len() == names.len() {
+        return;
+    }
+    let old = std::mem::take(scope);
+    for (i, (name, value, _)) in old.into_iter().enumerate() {
+        if last.get(name.as_str()) == Some(&i) {
+            if constant[i] {
+                scope.push_constant_dynamic(name, value);
+            } else {
+                scope.push_dynamic(name, value);
+            }
+        }
+    }
+}
+
+/// "1.2 MiB", "3 items": a value's size for `show_vars()`.
+pub(crate) fn describe_size(value: &Dynamic) -> String {
+    if let Some(t) = value.read_lock::<Text>() {
+        return format!("{} bytes, view at {}..{}", t.len(), t.start(), t.end());
+    }
+    if let Some(s) = value.read_lock::<ImmutableString>() {
+        return format!("{} bytes", s.len());
+    }
+    if let Some(a) = value.read_lock::<Array>() {
+        return format!("{} items", a.len());
+    }
+    if let Some(m) = value.read_lock::<Map>() {
+        return format!("{} entries", m.len());
+    }
+    let shown = display(value);
+    if shown.len() > 40 {
+        format!(
+            "{}...",
+            &shown[..shown.char_indices().nth(40).map_or(shown.len(), |(i, _)| i)]
+        )
+    } else {
+        shown
+    }
+}
