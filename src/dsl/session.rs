@@ -185,6 +185,13 @@ pub struct Session {
 }
 
 impl Session {
+    /// Signatures of every function registered by this crate (not Rhai's
+    /// standard library), e.g. `count(t: &mut Text, needle: &str) -> i64`.
+    /// The reference in `dsl-docs/` is checked against this list.
+    pub fn function_signatures(&self) -> Vec<String> {
+        self.engine.gen_fn_signatures(false)
+    }
+
     /// The state shared with registered functions (clock, submission).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
