@@ -45,5 +45,8 @@ pub use interrupt::Interrupt;
 pub use search::{AnyMatch, Pattern, PatternOptions};
 pub use search::{GrepHit, GrepOptions, IntoPattern, Match};
 pub use text::Text;
+pub mod config;
 pub mod dsl;
+pub mod llm;
 pub mod stats;
+pub mod testing;

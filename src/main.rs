@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use rlm::dsl::{Limits, SessionBuilder};
+use std::sync::Arc;
+
+use rlm::config::{Overrides, Settings};
+use rlm::dsl::{Limits, LlmAccess, SessionBuilder};
+use rlm::llm::{Ledger, LlmClient, ModelSpec};
 use rlm::stats::ContextStats;
 use rlm::ContextBuilder;
 
@@ -42,6 +46,93 @@ impl LoadArgs {
             .hidden(self.hidden)
             .binary(self.binary)
             .snapshot(self.snapshot)
+    }
+}
+
+/// Model and provider options shared by every command that calls models.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// The root model, e.g. gpt-5, anthropic:claude-sonnet-4-5, qwen2.5-coder:32b [env: RLM_MODEL]
+    #[arg(long)]
+    model: Option<String>,
+    /// The model llm_query and llm_batch call; defaults to --model [env: RLM_SUB_MODEL]
+    #[arg(long)]
+    sub_model: Option<String>,
+    /// Base URL of an OpenAI-compatible API, e.g. http://localhost:11434/v1 [env: OPENAI_BASE_URL]
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Base URL of the Anthropic API [env: ANTHROPIC_BASE_URL]
+    #[arg(long)]
+    anthropic_base_url: Option<String>,
+    /// Sub-model calls in flight at once, across the whole run [default: 16]
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Call starts per minute, across the whole run
+    #[arg(long)]
+    rpm: Option<u32>,
+    /// Seconds allowed for one attempt of one call [default: 600]
+    #[arg(long)]
+    request_timeout: Option<f64>,
+    /// Retries of a call after 429, 5xx, timeouts or dropped connections [default: 5]
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// The sub-model's context window in tokens; larger prompts are refused [default: 128000]
+    #[arg(long)]
+    sub_context_tokens: Option<usize>,
+    /// Stop making model calls after this many [env: RLM_MAX_LLM_CALLS]
+    #[arg(long)]
+    max_llm_calls: Option<u64>,
+    /// Stop making model calls after this many tokens in total [env: RLM_MAX_TOKENS]
+    #[arg(long)]
+    max_tokens: Option<u64>,
+    /// Stop making model calls after this cost in USD
+    #[arg(long)]
+    max_cost: Option<f64>,
+    /// Config file [default: ./rlm.toml when present]
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let overrides = Overrides {
+            model: self.model.clone(),
+            sub_model: self.sub_model.clone(),
+            base_url: self.base_url.clone(),
+            anthropic_base_url: self.anthropic_base_url.clone(),
+            concurrency: self.concurrency,
+            requests_per_minute: self.rpm,
+            request_timeout_s: self.request_timeout,
+            max_retries: self.max_retries,
+            sub_context_tokens: self.sub_context_tokens,
+            max_llm_calls: self.max_llm_calls,
+            max_tokens: self.max_tokens,
+            max_cost_usd: self.max_cost,
+            config: self.config.clone(),
+        };
+        Ok(Settings::resolve(&overrides)?)
+    }
+}
+
+/// A tokio runtime and a client, when a run calls models.
+struct Models {
+    runtime: tokio::runtime::Runtime,
+    client: LlmClient,
+}
+
+impl Models {
+    fn new(settings: &Settings) -> anyhow::Result<Models> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let ledger = Arc::new(Ledger::new(
+            settings.prices.clone(),
+            settings.budgets.clone(),
+        ));
+        let client = LlmClient::new(settings.llm.clone(), ledger)?;
+        Ok(Models { runtime, client })
     }
 }
 
@@ -88,6 +179,8 @@ enum Command {
         max_operations: Option<u64>,
         #[command(flatten)]
         load: LoadArgs,
+        #[command(flatten)]
+        models: ModelArgs,
     },
 }
 
@@ -130,15 +223,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             timeout,
             max_operations,
             load,
-        } => exec(
-            &script,
-            &context,
-            query,
-            output,
-            timeout,
-            max_operations,
-            &load,
-        ),
+            models,
+        } => {
+            let opts = ExecOptions {
+                query,
+                format: output,
+                timeout,
+                max_operations,
+            };
+            exec(&script, &context, opts, &load, &models)
+        }
     }
 }
 
@@ -152,15 +246,27 @@ fn read_script(path: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading script {}", path.display()))
 }
 
-fn exec(
-    script: &PathBuf,
-    paths: &[PathBuf],
+struct ExecOptions {
     query: String,
     format: OutputFormat,
     timeout: f64,
     max_operations: Option<u64>,
+}
+
+fn exec(
+    script: &PathBuf,
+    paths: &[PathBuf],
+    opts: ExecOptions,
     load: &LoadArgs,
+    model_args: &ModelArgs,
 ) -> anyhow::Result<ExitCode> {
+    let ExecOptions {
+        query,
+        format,
+        timeout,
+        max_operations,
+    } = opts;
+    let settings = model_args.settings()?;
     anyhow::ensure!(
         !(script.as_os_str() == "-" && paths.iter().any(|p| p.as_os_str() == "-")),
         "the script and the context cannot both come from standard input"
@@ -182,11 +288,24 @@ fn exec(
     if let Some(ops) = max_operations {
         limits.max_operations = ops;
     }
-    let mut session = SessionBuilder::new()
-        .query(query)
-        .limits(limits)
-        .build(&ctx);
+    let models = match &settings.sub_model {
+        Some(_) => Some(Models::new(&settings)?),
+        None => None,
+    };
+    let mut builder = SessionBuilder::new().query(query).limits(limits);
+    if let Some(m) = &models {
+        builder = builder.llm(LlmAccess {
+            client: m.client.clone(),
+            runtime: m.runtime.handle().clone(),
+            sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),
+            context_window: Some(settings.sub_context_tokens),
+            depth: 0,
+            run_id: None,
+        });
+    }
+    let mut session = builder.build(&ctx);
     let outcome = session.run_cell(&code);
+    let ledger = models.as_ref().map(|m| m.client.ledger().clone());
     let run_s = outcome.duration.as_secs_f64();
     match format {
         OutputFormat::Text => {
@@ -196,6 +315,12 @@ fn exec(
             if let Some(answer) = &outcome.submitted {
                 println!("{}", answer.text);
             }
+            if let Some(ledger) = ledger
+                .as_ref()
+                .filter(|l| l.totals().calls + l.totals().errors > 0)
+            {
+                eprintln!("{}", ledger.summary());
+            }
         }
         OutputFormat::Json => {
             let json = serde_json::json!({
@@ -203,6 +328,10 @@ fn exec(
                 "output": if outcome.output == rlm::dsl::NO_OUTPUT { "" } else { outcome.output.as_str() },
                 "error": outcome.error,
                 "timing": { "load_s": load_s, "run_s": run_s },
+                "usage": ledger.as_ref().map(|l| serde_json::json!({
+                    "by_model": l.by_model(),
+                    "total": l.totals(),
+                })),
             });
             println!(
                 "{}",

@@ -172,7 +172,17 @@ fn register_python(engine: &mut Engine) {
     });
     engine.register_fn("len", |a: &mut Array| int(a.len()));
     engine.register_fn("len", |m: &mut Map| int(m.len()));
-    engine.register_fn("range", |n: INT| 0..n.max(0));
+    // Python's `range(n)` is used like a list (`range(n).map(...)`), so this
+    // one returns an array; Rhai's `0..n` and `range(a, b)` stay lazy.
+    engine.register_fn("range", |n: INT| -> Fallible<Array> {
+        const MAX: INT = 10_000_000;
+        if n > MAX {
+            return Err(script_error(format!(
+                "range({n}) is too large for an array; loop with `for i in 0..{n}` instead"
+            )));
+        }
+        Ok((0..n.max(0)).map(Dynamic::from).collect())
+    });
     engine.register_fn("sorted", |mut items: Array| -> Array {
         items.sort_by(|a, b| compare(a, b));
         items

@@ -20,6 +20,7 @@
 //! assert_eq!(out.output, "2 errors, first on line 2\n");
 //! ```
 
+mod api_llm;
 mod api_text;
 mod api_util;
 mod clock;
@@ -30,6 +31,7 @@ mod limits;
 mod output;
 mod session;
 
+pub use api_llm::LlmAccess;
 pub use clock::{CellClock, PauseGuard, StopReason};
 pub use limits::Limits;
 pub use session::{Answer, CellOutcome, Extension, Session, SessionBuilder, Shared, NO_OUTPUT};

@@ -10,7 +10,7 @@ use rhai::{
 use super::clock::{CellClock, StopReason};
 use super::convert::{display, to_json};
 use super::output::OutputBuffer;
-use super::{engine, hints, Limits};
+use super::{engine, hints, Limits, LlmAccess};
 use crate::{Context, Text};
 
 /// Marks the termination raised by `submit`.
@@ -27,9 +27,16 @@ pub struct Shared {
     context: Text,
     documents: Array,
     query: ImmutableString,
+    /// 1-based number of the cell running (or last run).
+    cell: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
+    /// The 1-based number of the current cell.
+    pub fn cell_index(&self) -> usize {
+        self.cell.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn print(&self, s: &str) {
         if let Ok(mut out) = self.output.lock() {
             if let Some(buf) = out.as_mut() {
@@ -102,6 +109,7 @@ pub struct SessionBuilder {
     limits: Limits,
     query: String,
     extensions: Vec<Box<Extension>>,
+    llm: Option<LlmAccess>,
 }
 
 /// A hook that registers more functions into a session's engine.
@@ -124,7 +132,13 @@ impl SessionBuilder {
         self
     }
 
-    /// Registers more functions (sub-model calls, recursion) into the engine.
+    /// Lets scripts call sub-models with `llm_query` and `llm_batch`.
+    pub fn llm(mut self, access: LlmAccess) -> Self {
+        self.llm = Some(access);
+        self
+    }
+
+    /// Registers more functions (recursion, test hooks) into the engine.
     pub fn extend(
         mut self,
         ext: impl Fn(&mut Engine, &Arc<Shared>) + Send + Sync + 'static,
@@ -150,8 +164,10 @@ impl SessionBuilder {
             context: text.clone(),
             documents: documents.clone(),
             query: self.query.as_str().into(),
+            cell: std::sync::atomic::AtomicUsize::new(0),
         });
         let mut engine = engine::build(&self.limits, &shared);
+        super::api_llm::register(&mut engine, &shared, self.llm);
         for ext in &self.extensions {
             ext(&mut engine, &shared);
         }
@@ -205,6 +221,9 @@ impl Session {
     /// Runs one cell and reports its output, error and any submitted answer.
     pub fn run_cell(&mut self, code: &str) -> CellOutcome {
         let started = Instant::now();
+        self.shared
+            .cell
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.shared.clock.restart();
         self.shared.clock.clear_cancel();
         self.set_output(Some(OutputBuffer::new(self.limits.output_chars)));

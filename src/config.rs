@@ -1,0 +1,338 @@
+//! Run settings, resolved from flags, then environment, then `rlm.toml`.
+//!
+//! Precedence is the usual one: a flag beats an environment variable,
+//! which beats the config file, which beats the built-in default. API keys
+//! come only from the environment (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`),
+//! never from flags (which other users can see in the process list) or
+//! from the config file (which gets committed).
+//!
+//! ```toml
+//! # rlm.toml
+//! model = "gpt-5"
+//! sub_model = "gpt-5-mini"
+//! base_url = "http://localhost:8000/v1"   # any OpenAI-compatible server
+//! concurrency = 32
+//! requests_per_minute = 500
+//! request_timeout_s = 300
+//! max_retries = 5
+//! sub_context_tokens = 272000
+//!
+//! [budgets]
+//! max_calls = 5000
+//! max_tokens = 20000000
+//! max_cost_usd = 25.0
+//!
+//! [prices."my-finetune"]
+//! input_per_million = 0.5
+//! output_per_million = 1.5
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::llm::{ApiKey, Budgets, LlmConfig, Price, PriceTable, ANTHROPIC_URL, OPENAI_URL};
+
+/// Settings given on the command line; `None` defers to the environment and file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub model: Option<String>,
+    pub sub_model: Option<String>,
+    pub base_url: Option<String>,
+    pub anthropic_base_url: Option<String>,
+    pub concurrency: Option<usize>,
+    pub requests_per_minute: Option<u32>,
+    pub request_timeout_s: Option<f64>,
+    pub max_retries: Option<u32>,
+    pub sub_context_tokens: Option<usize>,
+    pub max_llm_calls: Option<u64>,
+    pub max_tokens: Option<u64>,
+    pub max_cost_usd: Option<f64>,
+    /// Config file; `./rlm.toml` is read when present and none is given.
+    pub config: Option<PathBuf>,
+}
+
+/// The contents of `rlm.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    model: Option<String>,
+    sub_model: Option<String>,
+    base_url: Option<String>,
+    anthropic_base_url: Option<String>,
+    concurrency: Option<usize>,
+    requests_per_minute: Option<u32>,
+    request_timeout_s: Option<f64>,
+    max_retries: Option<u32>,
+    sub_context_tokens: Option<usize>,
+    #[serde(default)]
+    budgets: FileBudgets,
+    #[serde(default)]
+    prices: BTreeMap<String, Price>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBudgets {
+    max_calls: Option<u64>,
+    max_tokens: Option<u64>,
+    max_cost_usd: Option<f64>,
+}
+
+/// Fully resolved settings for a run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The root model (`--model`, `RLM_MODEL`).
+    pub model: Option<String>,
+    /// The sub-model (`--sub-model`, `RLM_SUB_MODEL`); defaults to the root model.
+    pub sub_model: Option<String>,
+    pub llm: LlmConfig,
+    pub budgets: Budgets,
+    pub prices: PriceTable,
+    /// The sub-model's context window in tokens.
+    pub sub_context_tokens: usize,
+}
+
+/// A configuration problem, naming the setting and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {name}: {value:?} ({expected})")]
+    Value {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// Default context window assumed for sub-models, in tokens.
+pub const DEFAULT_SUB_CONTEXT_TOKENS: usize = 128_000;
+
+impl Settings {
+    /// Resolves settings from flags, the process environment and the config file.
+    pub fn resolve(flags: &Overrides) -> Result<Settings, ConfigError> {
+        Settings::resolve_with(flags, |name| std::env::var(name).ok())
+    }
+
+    /// [`Settings::resolve`] with an explicit environment, for tests.
+    pub fn resolve_with(
+        flags: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let file = load_file(flags.config.as_deref())?;
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let env_parse =
+            |name: &'static str, expected: &'static str| -> Result<Option<u64>, ConfigError> {
+                env(name)
+                    .map(|v| {
+                        v.trim().parse::<u64>().map_err(|_| ConfigError::Value {
+                            name,
+                            value: v,
+                            expected,
+                        })
+                    })
+                    .transpose()
+            };
+
+        let model = flags
+            .model
+            .clone()
+            .or_else(|| env("RLM_MODEL"))
+            .or(file.model);
+        let sub_model = flags
+            .sub_model
+            .clone()
+            .or_else(|| env("RLM_SUB_MODEL"))
+            .or(file.sub_model)
+            .or_else(|| model.clone());
+
+        let mut llm = LlmConfig {
+            openai_base_url: flags
+                .base_url
+                .clone()
+                .or_else(|| env("OPENAI_BASE_URL"))
+                .or(file.base_url)
+                .unwrap_or_else(|| OPENAI_URL.into()),
+            openai_api_key: env("OPENAI_API_KEY").and_then(ApiKey::new),
+            anthropic_base_url: flags
+                .anthropic_base_url
+                .clone()
+                .or_else(|| env("ANTHROPIC_BASE_URL"))
+                .or(file.anthropic_base_url)
+                .unwrap_or_else(|| ANTHROPIC_URL.into()),
+            anthropic_api_key: env("ANTHROPIC_API_KEY").and_then(ApiKey::new),
+            ..LlmConfig::default()
+        };
+        if let Some(c) = flags.concurrency.or(file.concurrency) {
+            if c == 0 {
+                return Err(ConfigError::Value {
+                    name: "concurrency",
+                    value: "0".into(),
+                    expected: "at least 1",
+                });
+            }
+            llm.concurrency = c;
+        }
+        llm.requests_per_minute = flags
+            .requests_per_minute
+            .or(file.requests_per_minute)
+            .filter(|&n| n > 0);
+        if let Some(t) = flags.request_timeout_s.or(file.request_timeout_s) {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(ConfigError::Value {
+                    name: "request_timeout_s",
+                    value: t.to_string(),
+                    expected: "a positive number of seconds",
+                });
+            }
+            llm.request_timeout = Duration::from_secs_f64(t);
+        }
+        if let Some(r) = flags.max_retries.or(file.max_retries) {
+            llm.retry.max_retries = r;
+        }
+        for url in [&llm.openai_base_url, &llm.anthropic_base_url] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Value {
+                    name: "base_url",
+                    value: url.clone(),
+                    expected: "an http:// or https:// URL",
+                });
+            }
+        }
+
+        let budgets = Budgets {
+            max_calls: flags
+                .max_llm_calls
+                .or(env_parse("RLM_MAX_LLM_CALLS", "a whole number")?)
+                .or(file.budgets.max_calls),
+            max_tokens: flags
+                .max_tokens
+                .or(env_parse("RLM_MAX_TOKENS", "a whole number")?)
+                .or(file.budgets.max_tokens),
+            max_cost_usd: flags.max_cost_usd.or(file.budgets.max_cost_usd),
+        };
+        let mut prices = PriceTable::default();
+        for (name, price) in file.prices {
+            prices.set(name, price);
+        }
+        Ok(Settings {
+            model,
+            sub_model,
+            llm,
+            budgets,
+            prices,
+            sub_context_tokens: flags
+                .sub_context_tokens
+                .or(file.sub_context_tokens)
+                .unwrap_or(DEFAULT_SUB_CONTEXT_TOKENS),
+        })
+    }
+}
+
+fn load_file(explicit: Option<&Path>) -> Result<FileSettings, ConfigError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let default = PathBuf::from("rlm.toml");
+            if !default.is_file() {
+                return Ok(FileSettings::default());
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path,
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rlm.toml");
+        std::fs::write(
+            &file,
+            "model = \"file-model\"\nsub_model = \"file-sub\"\nconcurrency = 3\n[budgets]\nmax_calls = 7\n[prices.\"mine\"]\ninput_per_million = 1.0\noutput_per_million = 2.0\n",
+        )
+        .unwrap();
+        let env = |name: &str| match name {
+            "RLM_MODEL" => Some("env-model".to_string()),
+            "OPENAI_API_KEY" => Some("sk-secret-value-123456".to_string()),
+            "OPENAI_BASE_URL" => Some("http://localhost:9/v1".to_string()),
+            _ => None,
+        };
+        let flags = Overrides {
+            config: Some(file.clone()),
+            sub_model: Some("flag-sub".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve_with(&flags, env).unwrap();
+        assert_eq!(s.model.as_deref(), Some("env-model"));
+        assert_eq!(s.sub_model.as_deref(), Some("flag-sub"));
+        assert_eq!(s.llm.concurrency, 3);
+        assert_eq!(s.llm.openai_base_url, "http://localhost:9/v1");
+        assert_eq!(s.budgets.max_calls, Some(7));
+        assert!(s.prices.lookup("mine-v2").is_some());
+        assert!(!format!("{s:?}").contains("sk-secret"));
+
+        let none = Settings::resolve_with(
+            &Overrides {
+                config: Some(file),
+                ..Default::default()
+            },
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(none.model.as_deref(), Some("file-model"));
+        assert_eq!(none.sub_model.as_deref(), Some("file-sub"));
+    }
+
+    #[test]
+    fn sub_model_defaults_to_the_root_model_and_errors_name_the_setting() {
+        let s = Settings::resolve_with(
+            &Overrides {
+                model: Some("m".into()),
+                ..Default::default()
+            },
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(s.sub_model.as_deref(), Some("m"));
+        let bad = Settings::resolve_with(
+            &Overrides {
+                base_url: Some("localhost:8000".into()),
+                ..Default::default()
+            },
+            |_| None,
+        );
+        assert!(bad.unwrap_err().to_string().contains("base_url"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rlm.toml");
+        std::fs::write(&file, "modle = \"typo\"\n").unwrap();
+        let err = Settings::resolve_with(
+            &Overrides {
+                config: Some(file),
+                ..Default::default()
+            },
+            |_| None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("modle"), "{err}");
+    }
+}

@@ -1,0 +1,228 @@
+//! Sub-model calls for scripts: `llm_query`, `llm_batch` and `usage`.
+//!
+//! Calls run on the session's tokio runtime. A cell thread blocks on them
+//! with `Handle::block_on` (cells never run inside a tokio task), with the
+//! cell's wall clock paused, so waiting on models never counts against a
+//! cell's time limit.
+
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, Map, INT};
+use tokio::task::JoinSet;
+
+use super::convert::{as_text, display, script_error, Fallible};
+use super::session::Shared;
+use crate::llm::{CallOptions, CallTag, ChatRequest, LlmClient, ModelSpec};
+use crate::Text;
+
+/// What a session needs to call sub-models.
+#[derive(Clone)]
+pub struct LlmAccess {
+    pub client: LlmClient,
+    /// The runtime calls run on.
+    pub runtime: tokio::runtime::Handle,
+    /// The model `llm_query` uses unless a call names another.
+    pub sub_model: Option<ModelSpec>,
+    /// The sub-model's context window in tokens; larger prompts are refused before sending.
+    pub context_window: Option<usize>,
+    /// Recursion depth of the run this session belongs to.
+    pub depth: usize,
+    /// Id of the run, for traces.
+    pub run_id: Option<String>,
+}
+
+/// Options a script passes as a map.
+#[derive(Default)]
+struct ScriptOptions {
+    model: Option<ModelSpec>,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    system: Option<String>,
+}
+
+fn parse_options(opts: &Map) -> Fallible<ScriptOptions> {
+    let mut out = ScriptOptions::default();
+    for (key, value) in opts {
+        match key.as_str() {
+            "model" => out.model = Some(ModelSpec::parse(&display(value))),
+            "max_tokens" => {
+                let n = value
+                    .as_int()
+                    .map_err(|_| script_error("option max_tokens must be an integer"))?;
+                out.max_tokens = Some(u32::try_from(n.max(1)).unwrap_or(u32::MAX));
+            }
+            "temperature" => {
+                let t = value
+                    .as_float()
+                    .or_else(|_| value.as_int().map(|i| i as f64))
+                    .map_err(|_| script_error("option temperature must be a number"))?;
+                out.temperature = Some(t);
+            }
+            "system" => out.system = Some(display(value)),
+            other => return Err(script_error(format!(
+                "unknown option `{other}`; known options: model, max_tokens, temperature, system"
+            ))),
+        }
+    }
+    Ok(out)
+}
+
+/// A prompt: a Text view stays a view until the call is sent.
+fn prompt_of(value: &Dynamic) -> Fallible<Text> {
+    as_text(value)
+        .or_else(|| (!value.is_unit()).then(|| Text::from(display(value))))
+        .ok_or_else(|| script_error("a prompt must be a string or a Text, not ()"))
+}
+
+impl LlmAccess {
+    fn model(&self, opts: &ScriptOptions) -> Fallible<ModelSpec> {
+        opts.model.clone().or_else(|| self.sub_model.clone()).ok_or_else(|| {
+            script_error("no sub-model is configured: pass --sub-model (or --model), or set RLM_SUB_MODEL")
+        })
+    }
+
+    fn request(opts: &ScriptOptions, prompt: &Text) -> ChatRequest {
+        ChatRequest {
+            system: opts.system.clone(),
+            max_tokens: opts.max_tokens,
+            temperature: opts.temperature,
+            ..ChatRequest::prompt(prompt.to_string())
+        }
+    }
+
+    fn call_options(&self, shared: &Shared) -> CallOptions {
+        CallOptions {
+            context_window: self.context_window,
+            tag: CallTag {
+                kind: "sub",
+                depth: self.depth,
+                cell: Some(shared.cell_index()),
+                run: self.run_id.clone(),
+            },
+        }
+    }
+
+    fn query(&self, shared: &Shared, prompt: &Dynamic, opts: ScriptOptions) -> Fallible<String> {
+        let model = self.model(&opts)?;
+        let prompt = prompt_of(prompt)?;
+        let options = self.call_options(shared);
+        let _paused = shared.clock.pause();
+        let request = Self::request(&opts, &prompt);
+        self.runtime
+            .block_on(self.client.complete(&model, &request, &options))
+            .map(|c| c.text)
+            .map_err(script_error)
+    }
+
+    fn batch(&self, shared: &Shared, prompts: Array, opts: ScriptOptions) -> Fallible<Array> {
+        let model = self.model(&opts)?;
+        let prompts: Vec<Text> = prompts.iter().map(prompt_of).collect::<Fallible<_>>()?;
+        let options = self.call_options(shared);
+        let opts = Arc::new(opts);
+        let n = prompts.len();
+        // Keep at most one concurrency's worth of tasks alive, so views are
+        // materialized into strings only as their calls are sent.
+        let window = self.client.config().concurrency.max(1);
+        let _paused = shared.clock.pause();
+        let answers = self.runtime.block_on(async {
+            let mut answers: Vec<Option<String>> = vec![None; n];
+            let mut tasks = JoinSet::new();
+            let mut pending = prompts.into_iter().enumerate();
+            loop {
+                while tasks.len() < window {
+                    let Some((i, prompt)) = pending.next() else {
+                        break;
+                    };
+                    let client = self.client.clone();
+                    let (model, options, opts) = (model.clone(), options.clone(), opts.clone());
+                    tasks.spawn(async move {
+                        let request = Self::request(&opts, &prompt);
+                        drop(prompt);
+                        (i, client.complete(&model, &request, &options).await)
+                    });
+                }
+                let Some(done) = tasks.join_next().await else {
+                    break;
+                };
+                match done {
+                    Ok((i, Ok(c))) => answers[i] = Some(c.text),
+                    Ok((i, Err(e))) => answers[i] = Some(format!("ERROR: {e}")),
+                    // A panicked task leaves its slot empty; reported below.
+                    Err(_) => {}
+                }
+            }
+            answers
+        });
+        Ok(answers
+            .into_iter()
+            .map(|a| {
+                Dynamic::from(
+                    a.unwrap_or_else(|| "ERROR: internal error in the call task".to_string()),
+                )
+            })
+            .collect())
+    }
+}
+
+/// Registers the sub-model functions. Without `access`, they explain how to configure one.
+pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>, access: Option<LlmAccess>) {
+    let access = Arc::new(access);
+    let need = |access: &Option<LlmAccess>| -> Fallible<LlmAccess> {
+        access.clone().ok_or_else(|| {
+            script_error("sub-model calls are not configured in this session: run with --sub-model (or --model), or set RLM_SUB_MODEL")
+        })
+    };
+
+    let (a, s) = (access.clone(), shared.clone());
+    engine.register_fn("llm_query", move |prompt: Dynamic| -> Fallible<String> {
+        need(&a)?.query(&s, &prompt, ScriptOptions::default())
+    });
+    let (a, s) = (access.clone(), shared.clone());
+    engine.register_fn(
+        "llm_query",
+        move |prompt: Dynamic, opts: Map| -> Fallible<String> {
+            need(&a)?.query(&s, &prompt, parse_options(&opts)?)
+        },
+    );
+    let (a, s) = (access.clone(), shared.clone());
+    engine.register_fn("llm_batch", move |prompts: Array| -> Fallible<Array> {
+        need(&a)?.batch(&s, prompts, ScriptOptions::default())
+    });
+    let (a, s) = (access.clone(), shared.clone());
+    engine.register_fn(
+        "llm_batch",
+        move |prompts: Array, opts: Map| -> Fallible<Array> {
+            need(&a)?.batch(&s, prompts, parse_options(&opts)?)
+        },
+    );
+    let a = access.clone();
+    engine.register_fn("usage", move || -> Map {
+        let mut map = Map::new();
+        let Some(access) = a.as_ref() else { return map };
+        let ledger = access.client.ledger();
+        let t = ledger.totals();
+        let int = |n: u64| Dynamic::from(INT::try_from(n).unwrap_or(INT::MAX));
+        map.insert("calls".into(), int(t.calls));
+        map.insert("input_tokens".into(), int(t.input_tokens));
+        map.insert("output_tokens".into(), int(t.output_tokens));
+        map.insert("errors".into(), int(t.errors));
+        map.insert("retries".into(), int(t.retries));
+        map.insert("cost_usd".into(), Dynamic::from(t.cost_usd));
+        let by_model: Map = ledger
+            .by_model()
+            .into_iter()
+            .map(|(name, u)| {
+                let mut m = Map::new();
+                m.insert("calls".into(), int(u.calls));
+                m.insert("input_tokens".into(), int(u.input_tokens));
+                m.insert("output_tokens".into(), int(u.output_tokens));
+                m.insert("errors".into(), int(u.errors));
+                m.insert("retries".into(), int(u.retries));
+                m.insert("cost_usd".into(), Dynamic::from(u.cost_usd));
+                (name.into(), Dynamic::from(m))
+            })
+            .collect();
+        map.insert("by_model".into(), by_model.into());
+        map
+    });
+}

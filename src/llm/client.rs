@@ -1,0 +1,466 @@
+//! The HTTP client that sends calls, retries them and counts them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::ledger::{BudgetExceeded, Ledger};
+use super::limiter::Limiter;
+use super::model::{ModelSpec, Provider};
+use super::retry::{retry_after, retryable_status, RetryPolicy};
+use super::secret::ApiKey;
+use super::wire::{self, ChatRequest, Completion, FinishReason, ParseFailure};
+use crate::stats::estimate_tokens;
+
+/// Where and how to reach the providers.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// Base URL of the OpenAI-compatible API, up to and including `/v1`.
+    pub openai_base_url: String,
+    pub openai_api_key: Option<ApiKey>,
+    /// Base URL of the Anthropic API, without `/v1`.
+    pub anthropic_base_url: String,
+    pub anthropic_api_key: Option<ApiKey>,
+    /// Time for one attempt, from sending to the whole body received.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Calls in flight at once, across the whole run.
+    pub concurrency: usize,
+    /// Call starts per minute, across the whole run.
+    pub requests_per_minute: Option<u32>,
+}
+
+/// The public OpenAI endpoint.
+pub const OPENAI_URL: &str = "https://api.openai.com/v1";
+/// The public Anthropic endpoint.
+pub const ANTHROPIC_URL: &str = "https://api.anthropic.com";
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            openai_base_url: OPENAI_URL.into(),
+            openai_api_key: None,
+            anthropic_base_url: ANTHROPIC_URL.into(),
+            anthropic_api_key: None,
+            request_timeout: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            concurrency: 16,
+            requests_per_minute: None,
+        }
+    }
+}
+
+/// Why a call failed. Messages name the model and never contain a key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LlmError {
+    #[error("prompt is about {tokens} tokens, more than {model}'s context window of {window} tokens: split the text with chunks() or parts() and use llm_batch()")]
+    PromptTooLarge {
+        model: String,
+        tokens: usize,
+        window: usize,
+    },
+    #[error("{0}; no further model calls are made")]
+    Budget(#[from] BudgetExceeded),
+    #[error("{model}: no API key: set {var}, or point --base-url at a server that needs none")]
+    NoApiKey { model: String, var: &'static str },
+    #[error("{model}: HTTP {status}: {message}")]
+    Http {
+        model: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{model}: {message}")]
+    Transport { model: String, message: String },
+    #[error("{model}: malformed response: {message}")]
+    Malformed { model: String, message: String },
+    #[error("{model} returned no text and stopped at its token limit (reasoning models can spend it all on thinking): raise max_tokens")]
+    Empty { model: String },
+}
+
+impl LlmError {
+    /// A short category, for summaries of failures.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::PromptTooLarge { .. } => "prompt_too_large",
+            LlmError::Budget(_) => "budget",
+            LlmError::NoApiKey { .. } => "no_api_key",
+            LlmError::Http { .. } => "http",
+            LlmError::Transport { .. } => "transport",
+            LlmError::Malformed { .. } => "malformed",
+            LlmError::Empty { .. } => "empty",
+        }
+    }
+}
+
+/// Per-call options.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Refuse, before sending, prompts estimated above this many tokens.
+    pub context_window: Option<usize>,
+    /// Labels for observers (traces): recursion depth, cell, and so on.
+    pub tag: CallTag,
+}
+
+/// Where in a run a call was made.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CallTag {
+    /// `sub` for llm_query/llm_batch, `root` for the root model.
+    pub kind: &'static str,
+    /// Recursion depth of the run making the call (0 is the top run).
+    pub depth: usize,
+    /// The cell that made the call, if any.
+    pub cell: Option<usize>,
+    /// The run that made the call, for nested runs.
+    pub run: Option<String>,
+}
+
+/// What observers learn about each finished call.
+#[derive(Debug, Clone)]
+pub struct CallRecord<'a> {
+    pub model: &'a ModelSpec,
+    pub request: &'a ChatRequest,
+    pub result: &'a Result<Completion, LlmError>,
+    pub latency: Duration,
+    pub retries: u64,
+    pub tag: &'a CallTag,
+}
+
+/// Receives a record of every call (for traces and progress displays).
+pub trait CallObserver: Send + Sync {
+    fn on_call(&self, record: &CallRecord<'_>);
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: LlmConfig,
+    ledger: Arc<Ledger>,
+    limiter: Limiter,
+    observers: std::sync::RwLock<Vec<Arc<dyn CallObserver>>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// A client for every model of a run. Clones share the connection pool,
+/// the concurrency limit and the ledger, which is what makes one run's
+/// budgets hold across its whole recursion tree.
+#[derive(Clone)]
+pub struct LlmClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LlmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmClient")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl LlmClient {
+    /// A client with the given configuration and ledger.
+    pub fn new(config: LlmConfig, ledger: Arc<Ledger>) -> Result<LlmClient, LlmError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_max_idle_per_host(config.concurrency.max(1))
+            .user_agent(concat!("rlm/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LlmError::Transport {
+                model: String::new(),
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        let limiter = Limiter::new(config.concurrency, config.requests_per_minute);
+        Ok(LlmClient {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                ledger,
+                limiter,
+                observers: std::sync::RwLock::new(Vec::new()),
+                in_flight: std::sync::atomic::AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// The shared ledger.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.inner.ledger
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LlmConfig {
+        &self.inner.config
+    }
+
+    /// Calls being sent or retried right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Adds an observer of every call made through this client and its clones.
+    pub fn observe(&self, observer: Arc<dyn CallObserver>) {
+        if let Ok(mut o) = self.inner.observers.write() {
+            o.push(observer);
+        }
+    }
+
+    /// Sends `request` to `model`, retrying transient failures, and records
+    /// the outcome in the ledger.
+    pub async fn complete(
+        &self,
+        model: &ModelSpec,
+        request: &ChatRequest,
+        options: &CallOptions,
+    ) -> Result<Completion, LlmError> {
+        let started = Instant::now();
+        let mut retries = 0;
+        let result = self
+            .complete_counted(model, request, options, &mut retries)
+            .await;
+        let name = model.name.as_str();
+        match &result {
+            Ok(c) => {
+                self.inner
+                    .ledger
+                    .record_success(name, c.input_tokens, c.output_tokens, retries)
+            }
+            // Calls refused before sending cost nothing and are not errors of the model.
+            Err(
+                LlmError::Budget(_) | LlmError::PromptTooLarge { .. } | LlmError::NoApiKey { .. },
+            ) => {}
+            Err(_) => self.inner.ledger.record_failure(name, retries),
+        }
+        let record = CallRecord {
+            model,
+            request,
+            result: &result,
+            latency: started.elapsed(),
+            retries,
+            tag: &options.tag,
+        };
+        if let Ok(observers) = self.inner.observers.read() {
+            for o in observers.iter() {
+                o.on_call(&record);
+            }
+        }
+        result
+    }
+
+    async fn complete_counted(
+        &self,
+        model: &ModelSpec,
+        request: &ChatRequest,
+        options: &CallOptions,
+        retries: &mut u64,
+    ) -> Result<Completion, LlmError> {
+        if let Some(window) = options.context_window {
+            let tokens = estimate_tokens(request.text_bytes());
+            if tokens > window {
+                return Err(LlmError::PromptTooLarge {
+                    model: model.to_string(),
+                    tokens,
+                    window,
+                });
+            }
+        }
+        let (url, key) = self.endpoint(model)?;
+        self.inner.ledger.admit()?;
+        let body = wire::request_body(
+            model.provider,
+            &model.name,
+            request,
+            self.inner.config.openai_base_url.starts_with(OPENAI_URL),
+        );
+        let policy = &self.inner.config.retry;
+        let mut attempt = 0;
+        loop {
+            let permit = self.inner.limiter.acquire().await;
+            let _counted = InFlight::new(&self.inner.in_flight);
+            let outcome = self.attempt(model, &url, key, &body).await;
+            drop(permit);
+            match outcome {
+                Attempt::Done(result) => return result,
+                Attempt::Retry { error, after } => {
+                    if attempt >= policy.max_retries {
+                        return Err(error);
+                    }
+                    // Wait without holding a slot, so other calls proceed.
+                    tokio::time::sleep(policy.delay(attempt, after)).await;
+                    attempt += 1;
+                    *retries += 1;
+                }
+            }
+        }
+    }
+
+    fn endpoint(&self, model: &ModelSpec) -> Result<(String, Option<&ApiKey>), LlmError> {
+        let c = &self.inner.config;
+        match model.provider {
+            Provider::OpenAi => {
+                let key = c.openai_api_key.as_ref();
+                if key.is_none() && c.openai_base_url.starts_with(OPENAI_URL) {
+                    return Err(LlmError::NoApiKey {
+                        model: model.to_string(),
+                        var: "OPENAI_API_KEY",
+                    });
+                }
+                Ok((
+                    format!(
+                        "{}/chat/completions",
+                        c.openai_base_url.trim_end_matches('/')
+                    ),
+                    key,
+                ))
+            }
+            Provider::Anthropic => {
+                let key = c.anthropic_api_key.as_ref();
+                if key.is_none() && c.anthropic_base_url.starts_with(ANTHROPIC_URL) {
+                    return Err(LlmError::NoApiKey {
+                        model: model.to_string(),
+                        var: "ANTHROPIC_API_KEY",
+                    });
+                }
+                Ok((
+                    format!("{}/v1/messages", c.anthropic_base_url.trim_end_matches('/')),
+                    key,
+                ))
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        model: &ModelSpec,
+        url: &str,
+        key: Option<&ApiKey>,
+        body: &serde_json::Value,
+    ) -> Attempt {
+        let name = model.to_string();
+        let scrub = |text: String| match key {
+            Some(k) => k.scrub(&text),
+            None => text,
+        };
+        let mut req = self.inner.http.post(url).json(body);
+        req = match (model.provider, key) {
+            (Provider::OpenAi, Some(k)) => req.bearer_auth(k.expose()),
+            (Provider::Anthropic, Some(k)) => req.header("x-api-key", k.expose()),
+            (_, None) => req,
+        };
+        if model.provider == Provider::Anthropic {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        let response = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Retry {
+                    error: LlmError::Transport {
+                        model: name,
+                        message: scrub(describe_transport(&e)),
+                    },
+                    after: None,
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        let after = retry_after(response.headers());
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Retry {
+                    error: LlmError::Transport {
+                        model: name,
+                        message: scrub(describe_transport(&e)),
+                    },
+                    after,
+                }
+            }
+        };
+        if !(200..300).contains(&status) {
+            let error = LlmError::Http {
+                model: name,
+                status,
+                message: scrub(wire::error_text(&bytes)),
+            };
+            return if retryable_status(status) {
+                Attempt::Retry { error, after }
+            } else {
+                Attempt::Done(Err(error))
+            };
+        }
+        match wire::parse_response(model.provider, &bytes) {
+            Ok(c) if c.text.is_empty() && c.finish == FinishReason::Length => {
+                Attempt::Done(Err(LlmError::Empty { model: name }))
+            }
+            Ok(c) => Attempt::Done(Ok(c)),
+            // A 200 with garbage is usually a proxy hiccup: worth another try.
+            Err(ParseFailure::Malformed(m)) => Attempt::Retry {
+                error: LlmError::Malformed {
+                    model: name,
+                    message: scrub(m),
+                },
+                after: None,
+            },
+            Err(ParseFailure::ProviderError(m)) => Attempt::Retry {
+                error: LlmError::Http {
+                    model: name,
+                    status,
+                    message: scrub(m),
+                },
+                after,
+            },
+        }
+    }
+}
+
+enum Attempt {
+    Done(Result<Completion, LlmError>),
+    Retry {
+        error: LlmError,
+        after: Option<Duration>,
+    },
+}
+
+/// Counts a call as in flight for as long as it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A transport error in words, without the URL's query (keys never go in
+/// URLs here, but proxies' might).
+fn describe_transport(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out waiting for the server"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the connection broke while reading the response"
+    } else if e.is_request() {
+        "the request failed"
+    } else {
+        "transport error"
+    };
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what} ({detail})")
+    }
+}

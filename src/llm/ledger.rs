@@ -1,0 +1,259 @@
+//! One usage ledger for a whole run, shared down the recursion tree.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use super::prices::PriceTable;
+
+/// Usage of one model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ModelUsage {
+    /// Calls that returned an answer.
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Calls that failed after all retries.
+    pub errors: u64,
+    /// Retries made (a call retried twice counts 2).
+    pub retries: u64,
+    pub cost_usd: f64,
+    /// False when the model is not in the price table (its cost counts 0).
+    pub priced: bool,
+}
+
+/// Totals across models.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UsageTotals {
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub errors: u64,
+    pub retries: u64,
+    pub cost_usd: f64,
+}
+
+/// Limits on a run's spending. `None` is unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Budgets {
+    pub max_calls: Option<u64>,
+    pub max_tokens: Option<u64>,
+    pub max_cost_usd: Option<f64>,
+}
+
+/// A budget that stopped a call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BudgetExceeded {
+    #[error("the budget of {0} model calls is used up")]
+    Calls(u64),
+    #[error("the budget of {0} tokens is used up")]
+    Tokens(u64),
+    #[error("the budget of ${0:.4} is used up")]
+    Cost(f64),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    models: BTreeMap<String, ModelUsage>,
+    /// Calls admitted by the budget, including those in flight.
+    started: u64,
+}
+
+/// Counts every call, token and dollar of a run, and enforces its budgets.
+///
+/// Calls are admitted before they are sent ([`Ledger::admit`]), so items of
+/// a batch that are never sent are never charged. Token and cost budgets
+/// are checked against completed calls: calls already in flight when a
+/// budget runs out still finish and count.
+#[derive(Debug)]
+pub struct Ledger {
+    prices: PriceTable,
+    budgets: Budgets,
+    state: Mutex<State>,
+}
+
+impl Ledger {
+    pub fn new(prices: PriceTable, budgets: Budgets) -> Ledger {
+        Ledger {
+            prices,
+            budgets,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The budgets this ledger enforces.
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves counts that are still
+        // meaningful; keep counting rather than poison every later call.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits one more call, or says which budget forbids it.
+    pub fn admit(&self) -> Result<(), BudgetExceeded> {
+        let mut s = self.lock();
+        self.check(&s)?;
+        if let Some(max) = self.budgets.max_calls {
+            if s.started >= max {
+                return Err(BudgetExceeded::Calls(max));
+            }
+        }
+        s.started += 1;
+        Ok(())
+    }
+
+    /// Whether a budget is already exhausted, without admitting anything.
+    pub fn exhausted(&self) -> Option<BudgetExceeded> {
+        let s = self.lock();
+        self.check(&s)
+            .err()
+            .or_else(|| match self.budgets.max_calls {
+                Some(max) if s.started >= max => Some(BudgetExceeded::Calls(max)),
+                _ => None,
+            })
+    }
+
+    fn check(&self, s: &State) -> Result<(), BudgetExceeded> {
+        let totals = totals(&s.models);
+        if let Some(max) = self.budgets.max_tokens {
+            if totals.input_tokens + totals.output_tokens >= max {
+                return Err(BudgetExceeded::Tokens(max));
+            }
+        }
+        if let Some(max) = self.budgets.max_cost_usd {
+            if totals.cost_usd >= max {
+                return Err(BudgetExceeded::Cost(max));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a completed call.
+    pub fn record_success(&self, model: &str, input_tokens: u64, output_tokens: u64, retries: u64) {
+        let price = self.prices.lookup(model);
+        let mut s = self.lock();
+        let u = s.models.entry(model.to_string()).or_default();
+        u.calls += 1;
+        u.input_tokens += input_tokens;
+        u.output_tokens += output_tokens;
+        u.retries += retries;
+        u.priced = price.is_some();
+        u.cost_usd += price.map_or(0.0, |p| p.cost(input_tokens, output_tokens));
+    }
+
+    /// Records a call that failed after its retries.
+    pub fn record_failure(&self, model: &str, retries: u64) {
+        let priced = self.prices.lookup(model).is_some();
+        let mut s = self.lock();
+        let u = s.models.entry(model.to_string()).or_default();
+        u.errors += 1;
+        u.retries += retries;
+        u.priced = priced;
+    }
+
+    /// Usage per model.
+    pub fn by_model(&self) -> BTreeMap<String, ModelUsage> {
+        self.lock().models.clone()
+    }
+
+    /// Totals over all models.
+    pub fn totals(&self) -> UsageTotals {
+        totals(&self.lock().models)
+    }
+
+    /// A one-line-per-model report for people.
+    pub fn summary(&self) -> String {
+        let by = self.by_model();
+        let t = totals(&by);
+        let mut out = format!(
+            "usage: {} calls, {} input + {} output tokens, ${:.4}, {} errors, {} retries",
+            t.calls, t.input_tokens, t.output_tokens, t.cost_usd, t.errors, t.retries
+        );
+        for (name, u) in by {
+            out.push_str(&format!(
+                "\n  {name}: {} calls, {} in / {} out tokens, {}{}",
+                u.calls,
+                u.input_tokens,
+                u.output_tokens,
+                if u.priced {
+                    format!("${:.4}", u.cost_usd)
+                } else {
+                    "no price known".into()
+                },
+                if u.errors > 0 {
+                    format!(", {} errors", u.errors)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        out
+    }
+}
+
+fn totals(models: &BTreeMap<String, ModelUsage>) -> UsageTotals {
+    let mut t = UsageTotals::default();
+    for u in models.values() {
+        t.calls += u.calls;
+        t.input_tokens += u.input_tokens;
+        t.output_tokens += u.output_tokens;
+        t.errors += u.errors;
+        t.retries += u.retries;
+        t.cost_usd += u.cost_usd;
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_prices_per_model() {
+        let ledger = Ledger::new(PriceTable::default(), Budgets::default());
+        ledger.admit().unwrap();
+        ledger.record_success("gpt-5-mini", 1_000_000, 100_000, 2);
+        ledger.record_failure("local-model", 5);
+        let by = ledger.by_model();
+        assert!((by["gpt-5-mini"].cost_usd - 0.45).abs() < 1e-9);
+        assert!(by["gpt-5-mini"].priced && !by["local-model"].priced);
+        let t = ledger.totals();
+        assert_eq!((t.calls, t.errors, t.retries), (1, 1, 7));
+    }
+
+    #[test]
+    fn budgets_stop_admission() {
+        let calls = Ledger::new(
+            PriceTable::default(),
+            Budgets {
+                max_calls: Some(2),
+                ..Default::default()
+            },
+        );
+        assert!(calls.admit().is_ok() && calls.admit().is_ok());
+        assert_eq!(calls.admit(), Err(BudgetExceeded::Calls(2)));
+        let tokens = Ledger::new(
+            PriceTable::default(),
+            Budgets {
+                max_tokens: Some(100),
+                ..Default::default()
+            },
+        );
+        tokens.admit().unwrap();
+        tokens.record_success("m", 60, 40, 0);
+        assert_eq!(tokens.admit(), Err(BudgetExceeded::Tokens(100)));
+        let cost = Ledger::new(
+            PriceTable::default(),
+            Budgets {
+                max_cost_usd: Some(0.01),
+                ..Default::default()
+            },
+        );
+        cost.record_success("gpt-5", 10_000, 0, 0);
+        assert!(matches!(cost.admit(), Err(BudgetExceeded::Cost(_))));
+    }
+}

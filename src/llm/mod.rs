@@ -1,0 +1,31 @@
+//! Calls to language models: providers, retries, limits and the ledger.
+//!
+//! * [`ModelSpec`] names a model and the protocol to reach it with.
+//! * [`LlmClient`] sends [`ChatRequest`]s over OpenAI chat completions or
+//!   Anthropic messages, retries transient failures with backoff, respects
+//!   one concurrency limit and pace for the whole run, and records every
+//!   call in a shared [`Ledger`] that enforces [`Budgets`].
+//! * [`wire`] holds the protocol types and pure response parsing.
+//!
+//! This module knows nothing of scripts or of the recursive loop.
+
+mod client;
+mod ledger;
+mod limiter;
+mod model;
+mod prices;
+mod retry;
+mod secret;
+pub mod wire;
+
+pub use client::{
+    CallObserver, CallOptions, CallRecord, CallTag, LlmClient, LlmConfig, LlmError, ANTHROPIC_URL,
+    OPENAI_URL,
+};
+pub use ledger::{BudgetExceeded, Budgets, Ledger, ModelUsage, UsageTotals};
+pub use limiter::Limiter;
+pub use model::{ModelSpec, Provider};
+pub use prices::{Price, PriceTable};
+pub use retry::RetryPolicy;
+pub use secret::ApiKey;
+pub use wire::{ChatRequest, Completion, FinishReason, Message};
