@@ -50,3 +50,5 @@ pub mod dsl;
 pub mod llm;
 pub mod stats;
 pub mod testing;
+pub mod trace;
+pub mod driver;

@@ -13,6 +13,8 @@ use rlm::config::{Overrides, Settings};
 use rlm::dsl::{Limits, LlmAccess, SessionBuilder};
 use rlm::llm::{Ledger, LlmClient, ModelSpec};
 use rlm::stats::ContextStats;
+
+mod cli_run;
 use rlm::ContextBuilder;
 
 #[derive(Parser)]
@@ -158,6 +160,12 @@ enum Command {
         #[command(flatten)]
         load: LoadArgs,
     },
+    /// Answer a question about a context with a root model driving Rhai code.
+    ///
+    /// Exit status: 0 submitted, 1 failed, 2 bad arguments or input,
+    /// 3 max iterations, 4 call budget, 5 token budget, 6 cost budget,
+    /// 7 timeout, 130 interrupted.
+    Run(Box<RunArgs>),
     /// Run a Rhai script over a context, with no root model.
     Exec {
         /// The script file (`-` reads it from standard input).
@@ -182,6 +190,48 @@ enum Command {
         #[command(flatten)]
         models: ModelArgs,
     },
+}
+
+/// Options of `rlm run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Files, directories, globs, or `-` for standard input.
+    #[arg(long = "context", short = 'c', required = true, num_args = 1..)]
+    context: Vec<PathBuf>,
+    /// The question to answer.
+    #[arg(long, short = 'q')]
+    query: String,
+    /// Root turns before the model must submit.
+    #[arg(long, default_value_t = 30)]
+    max_iterations: usize,
+    /// Deepest recursion of rlm_query; at the limit it falls back to llm_query.
+    #[arg(long, default_value_t = 2)]
+    max_depth: usize,
+    /// Wall-clock limit of the whole run, in seconds.
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Time limit of one code cell, in seconds (waiting on sub-models does not count).
+    #[arg(long, default_value_t = 120.0)]
+    cell_timeout: f64,
+    /// Root model max_tokens per turn.
+    #[arg(long)]
+    root_max_tokens: Option<u32>,
+    /// Write a JSONL trace of every step to this file.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Replace the built-in system prompt template with this file.
+    #[arg(long)]
+    system_prompt: Option<PathBuf>,
+    /// Print the answer as text, or the whole result as JSON.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// No progress display.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    load: LoadArgs,
+    #[command(flatten)]
+    models: ModelArgs,
 }
 
 fn main() -> ExitCode {
@@ -215,6 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run(args) => cli_run::run(*args),
         Command::Exec {
             script,
             context,

@@ -109,7 +109,7 @@ impl LlmAccess {
         let _paused = shared.clock.pause();
         let request = Self::request(&opts, &prompt);
         self.runtime
-            .block_on(self.client.complete(&model, &request, &options))
+            .block_on(until_stopped(shared, self.client.complete(&model, &request, &options)))?
             .map(|c| c.text)
             .map_err(script_error)
     }
@@ -151,8 +151,8 @@ impl LlmAccess {
                     Err(_) => {}
                 }
             }
-            answers
-        });
+            Ok::<_, Box<rhai::EvalAltResult>>(answers)
+        })?;
         Ok(answers
             .into_iter()
             .map(|a| {
@@ -161,6 +161,27 @@ impl LlmAccess {
                 )
             })
             .collect())
+    }
+}
+
+/// Runs `fut` unless the cell is stopped from outside (Ctrl-C, the run's
+/// deadline) first; then the cell ends, and dropping `fut` aborts its calls.
+async fn until_stopped<F: std::future::Future>(shared: &Shared, fut: F) -> Fallible<F::Output> {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            out = &mut fut => return Ok(out),
+            _ = tokio::time::sleep(POLL) => {
+                if shared.clock.stop_reason().is_some() {
+                    return Err(rhai::EvalAltResult::ErrorTerminated(
+                        Dynamic::from(super::session::STOP_TOKEN),
+                        rhai::Position::NONE,
+                    )
+                    .into());
+                }
+            }
+        }
     }
 }
 

@@ -11,7 +11,6 @@ use crate::Interrupt;
 /// Sub-model calls can take minutes and are bounded by their own budgets,
 /// so the time a cell spends waiting on them is paused out: code that waits
 /// holds a [`PauseGuard`] from [`CellClock::pause`].
-#[derive(Debug)]
 pub struct CellClock {
     started: Mutex<Instant>,
     limit: Duration,
@@ -20,14 +19,26 @@ pub struct CellClock {
     /// Pauses in progress; parallel waits nest.
     pausing: Mutex<(usize, Option<Instant>)>,
     cancelled: AtomicBool,
+    /// A stop condition from outside the session: the run's deadline, Ctrl-C.
+    external: Option<ExternalStop>,
+}
+
+/// A check, owned by whoever runs the session, that says why to stop.
+pub type ExternalStop = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+impl std::fmt::Debug for CellClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CellClock").field("limit", &self.limit).field("running", &self.running()).finish()
+    }
 }
 
 /// Returned by [`CellClock::pause`]; the clock runs again when the last guard drops.
 pub struct PauseGuard<'a>(&'a CellClock);
 
 impl CellClock {
-    pub(crate) fn new(limit: Duration) -> CellClock {
+    pub(crate) fn new(limit: Duration, external: Option<ExternalStop>) -> CellClock {
         CellClock {
+            external,
             started: Mutex::new(Instant::now()),
             limit,
             paused_nanos: AtomicU64::new(0),
@@ -100,6 +111,8 @@ impl CellClock {
     pub fn stop_reason(&self) -> Option<StopReason> {
         if self.cancelled.load(Ordering::Relaxed) {
             Some(StopReason::Cancelled)
+        } else if let Some(reason) = self.external.as_ref().and_then(|check| check()) {
+            Some(StopReason::External(reason))
         } else if self.running() > self.limit {
             Some(StopReason::Timeout(self.limit))
         } else {
@@ -121,12 +134,14 @@ impl Drop for PauseGuard<'_> {
 }
 
 /// Why a cell was stopped from outside the script.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
     /// The cell used up its wall-clock time.
     Timeout(Duration),
     /// The host asked it to stop.
     Cancelled,
+    /// The run around the session must stop (deadline, interruption).
+    External(String),
 }
 
 impl std::fmt::Display for StopReason {
@@ -139,6 +154,7 @@ impl std::fmt::Display for StopReason {
                 limit.as_secs_f64()
             ),
             StopReason::Cancelled => f.write_str("the cell was cancelled"),
+            StopReason::External(reason) => f.write_str(reason),
         }
     }
 }
@@ -149,7 +165,7 @@ mod tests {
 
     #[test]
     fn paused_time_does_not_count() {
-        let clock = CellClock::new(Duration::from_millis(50));
+        let clock = CellClock::new(Duration::from_millis(50), None);
         {
             let _outer = clock.pause();
             let _inner = clock.pause();

@@ -24,7 +24,7 @@ mod api_llm;
 mod api_text;
 mod api_util;
 mod clock;
-mod convert;
+pub(crate) mod convert;
 mod engine;
 mod hints;
 mod limits;
@@ -32,6 +32,6 @@ mod output;
 mod session;
 
 pub use api_llm::LlmAccess;
-pub use clock::{CellClock, PauseGuard, StopReason};
+pub use clock::{CellClock, ExternalStop, PauseGuard, StopReason};
 pub use limits::Limits;
 pub use session::{Answer, CellOutcome, Extension, Session, SessionBuilder, Shared, NO_OUTPUT};

@@ -7,7 +7,7 @@ use rhai::{
     Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, ParseError, Position, Scope, AST,
 };
 
-use super::clock::{CellClock, StopReason};
+use super::clock::{CellClock, ExternalStop, StopReason};
 use super::convert::{display, to_json};
 use super::output::OutputBuffer;
 use super::{engine, hints, Limits, LlmAccess};
@@ -110,6 +110,7 @@ pub struct SessionBuilder {
     query: String,
     extensions: Vec<Box<Extension>>,
     llm: Option<LlmAccess>,
+    stop: Option<ExternalStop>,
 }
 
 /// A hook that registers more functions into a session's engine.
@@ -138,6 +139,13 @@ impl SessionBuilder {
         self
     }
 
+    /// Stops any cell, and any native scan or sub-model wait in it, when
+    /// `check` returns a reason (the run's deadline, Ctrl-C).
+    pub fn stop_when(mut self, check: ExternalStop) -> Self {
+        self.stop = Some(check);
+        self
+    }
+
     /// Registers more functions (recursion, test hooks) into the engine.
     pub fn extend(
         mut self,
@@ -149,10 +157,16 @@ impl SessionBuilder {
 
     /// Creates the session over `context`. Costs no pass over the context.
     pub fn build(self, context: &Context) -> Session {
-        let clock = Arc::new(CellClock::new(self.limits.cell_timeout));
+        self.build_view(context.text(), Some(context.clone()))
+    }
+
+    /// Creates the session over a view, as child runs do. `origin` is the
+    /// context the view belongs to, checked for changes on disk before each cell.
+    pub fn build_view(self, view: Text, origin: Option<Context>) -> Session {
+        let clock = Arc::new(CellClock::new(self.limits.cell_timeout, self.stop.clone()));
         let interrupt = Some(clock.interrupt());
-        let text = context.text().with_interrupt(interrupt.clone());
-        let documents: Array = context
+        let text = view.with_interrupt(interrupt.clone());
+        let documents: Array = text
             .documents()
             .into_iter()
             .map(|d| Dynamic::from(d.with_interrupt(interrupt.clone())))
@@ -181,7 +195,7 @@ impl SessionBuilder {
             library: AST::empty(),
             shared,
             limits: self.limits,
-            context: context.clone(),
+            origin,
         }
     }
 }
@@ -197,7 +211,7 @@ pub struct Session {
     library: AST,
     shared: Arc<Shared>,
     limits: Limits,
-    context: Context,
+    origin: Option<Context>,
 }
 
 impl Session {
@@ -231,7 +245,8 @@ impl Session {
             *s = None;
         }
 
-        let result = match self.context.check_unchanged() {
+        let unchanged = self.origin.as_ref().map_or(Ok(()), Context::check_unchanged);
+        let result = match unchanged {
             Err(e) => Err(format!("{e}")),
             Ok(()) => match self.engine.compile_with_scope(&self.scope, code) {
                 Err(e) => Err(describe_parse_error(&e, code)),

@@ -74,6 +74,8 @@ pub enum LlmError {
     Transport { model: String, message: String },
     #[error("{model}: malformed response: {message}")]
     Malformed { model: String, message: String },
+    #[error("replay: {0}")]
+    Replay(String),
     #[error("{model} returned no text and stopped at its token limit (reasoning models can spend it all on thinking): raise max_tokens")]
     Empty { model: String },
 }
@@ -89,6 +91,7 @@ impl LlmError {
             LlmError::Transport { .. } => "transport",
             LlmError::Malformed { .. } => "malformed",
             LlmError::Empty { .. } => "empty",
+            LlmError::Replay(_) => "replay",
         }
     }
 }
@@ -138,6 +141,7 @@ struct Inner {
     limiter: Limiter,
     observers: std::sync::RwLock<Vec<Arc<dyn CallObserver>>>,
     in_flight: std::sync::atomic::AtomicUsize,
+    replay: Option<Arc<crate::trace::ReplayBook>>,
 }
 
 /// A client for every model of a run. Clones share the connection pool,
@@ -178,8 +182,17 @@ impl LlmClient {
                 limiter,
                 observers: std::sync::RwLock::new(Vec::new()),
                 in_flight: std::sync::atomic::AtomicUsize::new(0),
+                replay: None,
             }),
         })
+    }
+
+    /// A client that answers [`Provider::Replay`] models from a recorded
+    /// trace; other models still go over HTTP.
+    pub fn with_replay(config: LlmConfig, ledger: Arc<Ledger>, book: Arc<crate::trace::ReplayBook>) -> Result<LlmClient, LlmError> {
+        let client = LlmClient::new(config, ledger)?;
+        let inner = Arc::try_unwrap(client.inner).map_err(|_| LlmError::Replay("client already shared".into()))?;
+        Ok(LlmClient { inner: Arc::new(Inner { replay: Some(book), ..inner }) })
     }
 
     /// The shared ledger.
@@ -265,6 +278,10 @@ impl LlmClient {
                 });
             }
         }
+        if model.provider == Provider::Replay {
+            self.inner.ledger.admit()?;
+            return self.replayed(request, options);
+        }
         let (url, key) = self.endpoint(model)?;
         self.inner.ledger.admit()?;
         let body = wire::request_body(
@@ -295,6 +312,29 @@ impl LlmClient {
         }
     }
 
+    fn replayed(&self, request: &ChatRequest, options: &CallOptions) -> Result<Completion, LlmError> {
+        let book = self
+            .inner
+            .replay
+            .as_ref()
+            .ok_or_else(|| LlmError::Replay("no trace loaded for a replay model".into()))?;
+        if options.tag.kind == "root" {
+            let run = options.tag.run.as_deref().unwrap_or("0");
+            let turn = book
+                .next_turn(run)
+                .ok_or_else(|| LlmError::Replay(format!("the trace has no more root responses for run {run}")))?;
+            return Ok(Completion { text: turn.text, finish: FinishReason::Stop, input_tokens: turn.input_tokens, output_tokens: turn.output_tokens });
+        }
+        let prompt = request.messages.last().map_or("", |m| m.content.as_str());
+        let recorded = book
+            .answer(prompt)
+            .ok_or_else(|| LlmError::Replay("the trace has no recorded answer for this prompt (did the code or the context change?)".into()))?;
+        match recorded.answer {
+            Ok(text) => Ok(Completion { text, finish: FinishReason::Stop, input_tokens: recorded.input_tokens, output_tokens: recorded.output_tokens }),
+            Err(e) => Err(LlmError::Replay(format!("recorded error: {e}"))),
+        }
+    }
+
     fn endpoint(&self, model: &ModelSpec) -> Result<(String, Option<&ApiKey>), LlmError> {
         let c = &self.inner.config;
         match model.provider {
@@ -314,6 +354,7 @@ impl LlmClient {
                     key,
                 ))
             }
+            Provider::Replay => Err(LlmError::Replay("replay models are not sent over HTTP".into())),
             Provider::Anthropic => {
                 let key = c.anthropic_api_key.as_ref();
                 if key.is_none() && c.anthropic_base_url.starts_with(ANTHROPIC_URL) {
@@ -346,7 +387,7 @@ impl LlmClient {
         req = match (model.provider, key) {
             (Provider::OpenAi, Some(k)) => req.bearer_auth(k.expose()),
             (Provider::Anthropic, Some(k)) => req.header("x-api-key", k.expose()),
-            (_, None) => req,
+            (Provider::Replay, _) | (_, None) => req,
         };
         if model.provider == Provider::Anthropic {
             req = req.header("anthropic-version", "2023-06-01");

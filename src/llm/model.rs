@@ -11,6 +11,8 @@ pub enum Provider {
     OpenAi,
     /// Anthropic's Messages API.
     Anthropic,
+    /// Answers read back from a recorded trace (`--model replay:TRACE.jsonl`).
+    Replay,
 }
 
 /// A model: the provider to call and the name to send.
@@ -60,6 +62,7 @@ impl fmt::Display for ModelSpec {
         match self.provider {
             Provider::OpenAi => f.write_str(&self.name),
             Provider::Anthropic => write!(f, "anthropic:{}", self.name),
+            Provider::Replay => write!(f, "replay:{}", self.name),
         }
     }
 }

@@ -1,0 +1,373 @@
+//! The recursive loop: a root model drives Rhai cells to a submitted answer.
+//!
+//! * [`Rlm`] (built with [`Rlm::builder`]) holds what a run needs: the root
+//!   and sub-models, one [`LlmClient`] (so one ledger and one concurrency
+//!   limit for the whole recursion tree), the limits and an optional trace.
+//! * [`Rlm::complete`] (async) and [`Rlm::run`] (blocking) answer a query
+//!   about a [`Context`] and return a [`RunResult`], the same object
+//!   `rlm run --output json` prints.
+//! * Each turn: the root model's response is searched for code blocks
+//!   ([`extract_blocks`]); each runs as a cell in a persistent
+//!   [`Session`](crate::dsl::Session); the capped outputs go back as the
+//!   next user message. `submit(value)` ends the run. Scripts can start
+//!   child runs with `rlm_query`/`rlm_batch`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use rlm::{driver::Rlm, Context};
+//! let rlm = Rlm::builder().model("gpt-5").sub_model("gpt-5-mini").build()?;
+//! let ctx = Context::open(&["./corpus"])?;
+//! let result = rlm.complete("Which vendors missed a delivery in 2025?", &ctx).await;
+//! println!("{} ({:?})", result.answer_text.unwrap_or_default(), result.status);
+//! # Ok(()) }
+//! ```
+
+mod fences;
+mod prompt;
+mod run;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::dsl::Limits;
+use crate::llm::{Budgets, Ledger, LlmClient, LlmConfig, LlmError, ModelSpec, ModelUsage, PriceTable, Provider, UsageTotals};
+use crate::trace::{ReplayBook, TraceWriter};
+use crate::Context;
+
+pub use fences::{extract_blocks, Blocks};
+pub use prompt::{context_summary, render as render_prompt, PromptValues, QUICK_REFERENCE, SYSTEM_TEMPLATE};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// A cell called `submit`.
+    Submitted,
+    /// The turn limit was reached; the answer, if any, is the model's prose.
+    MaxIterations,
+    /// The budget of model calls ran out.
+    MaxLlmCalls,
+    /// The token budget ran out.
+    MaxTokens,
+    /// The cost budget ran out.
+    MaxCost,
+    /// The run's time limit passed.
+    Timeout,
+    /// The run was interrupted (Ctrl-C, SIGTERM).
+    Interrupted,
+    /// The root model could not be reached or kept failing.
+    Failed,
+}
+
+impl RunStatus {
+    /// The process exit code `rlm run` uses for this status.
+    ///
+    /// | status | code |
+    /// |---|---|
+    /// | submitted | 0 |
+    /// | failed | 1 |
+    /// | (bad arguments or input) | 2 |
+    /// | max_iterations | 3 |
+    /// | max_llm_calls | 4 |
+    /// | max_tokens | 5 |
+    /// | max_cost | 6 |
+    /// | timeout | 7 |
+    /// | interrupted | 130 |
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunStatus::Submitted => 0,
+            RunStatus::Failed => 1,
+            RunStatus::MaxIterations => 3,
+            RunStatus::MaxLlmCalls => 4,
+            RunStatus::MaxTokens => 5,
+            RunStatus::MaxCost => 6,
+            RunStatus::Timeout => 7,
+            RunStatus::Interrupted => 130,
+        }
+    }
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerKind {
+    /// A value passed to `submit`.
+    Submitted,
+    /// The model's prose on its final turn, when it did not submit.
+    Prose,
+}
+
+/// The outcome of a run: what `rlm run --output json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// The answer as JSON (strings stay strings), if there is one.
+    pub answer: Option<serde_json::Value>,
+    /// The answer as text.
+    pub answer_text: Option<String>,
+    pub answer_kind: Option<AnswerKind>,
+    pub status: RunStatus,
+    /// Root turns taken.
+    pub iterations: usize,
+    /// Usage per model, for the whole recursion tree.
+    pub usage: std::collections::BTreeMap<String, ModelUsage>,
+    pub totals: UsageTotals,
+    pub cost_usd: f64,
+    pub wall_s: f64,
+    /// What went wrong, for `failed` and other early stops.
+    pub error: Option<String>,
+    /// Set when the trace could not be fully written.
+    pub trace_error: Option<String>,
+}
+
+/// Settings of the loop itself.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub model: ModelSpec,
+    /// `None` uses the root model.
+    pub sub_model: Option<ModelSpec>,
+    pub max_iterations: usize,
+    /// Deepest recursion: depth 0 is the top run; at `max_depth - 1`,
+    /// `rlm_query` falls back to `llm_query`.
+    pub max_depth: usize,
+    /// Wall-clock limit of the whole run.
+    pub timeout: Option<Duration>,
+    pub limits: Limits,
+    pub sub_context_tokens: usize,
+    /// Root model `max_tokens` per turn (`None`: the provider's default).
+    pub root_max_tokens: Option<u32>,
+    /// A system prompt template replacing the built-in one.
+    pub system_template: Option<String>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            model: ModelSpec::parse("gpt-5"),
+            sub_model: None,
+            max_iterations: 30,
+            max_depth: 2,
+            timeout: None,
+            limits: Limits::default(),
+            sub_context_tokens: crate::config::DEFAULT_SUB_CONTEXT_TOKENS,
+            root_max_tokens: None,
+            system_template: None,
+        }
+    }
+}
+
+/// Live counters of a run, for progress displays.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Root turn of the top run.
+    pub turn: AtomicUsize,
+    /// Cell of the top run's current turn.
+    pub cell: AtomicUsize,
+    /// Child runs started.
+    pub children: AtomicUsize,
+}
+
+/// Errors building an [`Rlm`].
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    #[error(transparent)]
+    Replay(#[from] crate::trace::ReplayError),
+    #[error("cannot create trace file {path}: {source}")]
+    Trace { path: String, source: std::io::Error },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// A configured runtime for recursive runs.
+pub struct Rlm {
+    shared: Arc<run::RunShared>,
+    /// Owned when the builder was not given a runtime handle.
+    _runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Builds an [`Rlm`].
+#[derive(Default)]
+pub struct RlmBuilder {
+    config: RunConfig,
+    llm: LlmConfig,
+    prices: PriceTable,
+    budgets: Budgets,
+    trace: Option<std::path::PathBuf>,
+    replay: Option<Arc<ReplayBook>>,
+    handle: Option<tokio::runtime::Handle>,
+}
+
+impl Rlm {
+    /// A builder with the defaults: GPT-5, 30 iterations, depth 2.
+    pub fn builder() -> RlmBuilder {
+        RlmBuilder::default()
+    }
+
+    /// Answers `query` about `context`, on a blocking thread of the runtime.
+    pub async fn complete(&self, query: &str, context: &Context) -> RunResult {
+        let shared = self.shared.clone();
+        let (query, context) = (query.to_string(), context.clone());
+        let failed_wall = Instant::now();
+        match tokio::task::spawn_blocking(move || run::run_top(&shared, &query, &context)).await {
+            Ok(r) => r,
+            Err(e) => run::failed_result(&self.shared, format!("the run panicked: {e}"), failed_wall),
+        }
+    }
+
+    /// Answers `query` about `context`, blocking the calling thread. Must
+    /// not be called from inside an async task; use [`Rlm::complete`] there.
+    pub fn run(&self, query: &str, context: &Context) -> RunResult {
+        run::run_top(&self.shared, query, context)
+    }
+
+    /// Asks the run to stop: running cells and calls are abandoned, the
+    /// trace gets its final event, and the result says `interrupted`.
+    pub fn interrupt(&self) {
+        self.shared.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// A handle that interrupts this run from another thread or a signal handler.
+    pub fn interrupter(&self) -> Arc<AtomicBool> {
+        self.shared.cancelled.clone()
+    }
+
+    /// Live counters, for progress displays.
+    pub fn progress(&self) -> &Arc<Progress> {
+        &self.shared.progress
+    }
+
+    /// The client shared by every call of the run.
+    pub fn client(&self) -> &LlmClient {
+        &self.shared.client
+    }
+
+    /// The loop's settings.
+    pub fn config(&self) -> &RunConfig {
+        &self.shared.config
+    }
+}
+
+impl RlmBuilder {
+    /// The root model, e.g. `gpt-5`, `anthropic:claude-sonnet-4-5`.
+    pub fn model(mut self, model: &str) -> Self {
+        self.config.model = ModelSpec::parse(model);
+        self
+    }
+
+    /// The model `llm_query` calls (default: the root model).
+    pub fn sub_model(mut self, model: &str) -> Self {
+        self.config.sub_model = Some(ModelSpec::parse(model));
+        self
+    }
+
+    /// The loop settings, all at once.
+    pub fn config(mut self, config: RunConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Provider endpoints, keys, timeouts, retries and concurrency.
+    pub fn llm_config(mut self, llm: LlmConfig) -> Self {
+        self.llm = llm;
+        self
+    }
+
+    /// Budgets for the whole run, children included.
+    pub fn budgets(mut self, budgets: Budgets) -> Self {
+        self.budgets = budgets;
+        self
+    }
+
+    /// Model prices for the ledger.
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.prices = prices;
+        self
+    }
+
+    /// Providers, budgets and prices from resolved [`Settings`], with the
+    /// models when they are set.
+    pub fn settings(mut self, s: &Settings) -> Self {
+        if let Some(m) = &s.model {
+            self.config.model = ModelSpec::parse(m);
+        }
+        if let Some(m) = &s.sub_model {
+            self.config.sub_model = Some(ModelSpec::parse(m));
+        }
+        self.config.sub_context_tokens = s.sub_context_tokens;
+        self.llm = s.llm.clone();
+        self.budgets = s.budgets.clone();
+        self.prices = s.prices.clone();
+        self
+    }
+
+    /// Writes a JSONL trace of the run to `path`.
+    pub fn trace(mut self, path: impl AsRef<Path>) -> Self {
+        self.trace = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Drives the run from a recorded trace: root responses come from it,
+    /// and so do sub-call answers unless a sub-model is set.
+    pub fn replay(mut self, path: impl AsRef<Path>) -> Result<Self, BuildError> {
+        let book = ReplayBook::load(path.as_ref())?;
+        let name = book.recorded_model.clone().unwrap_or_else(|| "replay".into());
+        self.config.model = ModelSpec { provider: Provider::Replay, name };
+        self.replay = Some(Arc::new(book));
+        Ok(self)
+    }
+
+    /// Runs calls on an existing tokio runtime instead of starting one.
+    pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.handle = Some(handle);
+        self
+    }
+
+    pub fn build(mut self) -> Result<Rlm, BuildError> {
+        let ledger = Arc::new(Ledger::new(self.prices, self.budgets));
+        let client = match &self.replay {
+            Some(book) => LlmClient::with_replay(self.llm, ledger, book.clone())?,
+            None => LlmClient::new(self.llm, ledger)?,
+        };
+        if self.replay.is_some() && self.config.sub_model.is_none() {
+            self.config.sub_model = Some(self.config.model.clone());
+        }
+        let trace = match &self.trace {
+            Some(path) => {
+                let writer = TraceWriter::create(path).map_err(|source| BuildError::Trace { path: path.display().to_string(), source })?;
+                let writer = Arc::new(writer);
+                client.observe(writer.clone());
+                Some(writer)
+            }
+            None => None,
+        };
+        let (handle, owned) = match self.handle.take().or_else(|| tokio::runtime::Handle::try_current().ok()) {
+            Some(h) => (h, None),
+            None => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(BuildError::Runtime)?;
+                (rt.handle().clone(), Some(rt))
+            }
+        };
+        Ok(Rlm {
+            shared: Arc::new(run::RunShared {
+                config: self.config,
+                client,
+                handle,
+                trace,
+                cancelled: Arc::new(AtomicBool::new(false)),
+                progress: Arc::new(Progress::default()),
+                deadline: std::sync::Mutex::new(None),
+            }),
+            _runtime: owned,
+        })
+    }
+}
