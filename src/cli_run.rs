@@ -152,8 +152,11 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
                     _ => "",
                 };
                 eprintln!(
-                    "rlm: {:?}{kind} after {} turns in {:.1}s; {} calls, {} tokens, ${:.4}",
-                    result.status,
+                    "rlm: {}{kind} after {} turns in {:.1}s; {} calls, {} tokens, ${:.4}",
+                    serde_json::to_value(result.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
                     result.iterations,
                     result.wall_s,
                     result.totals.calls,

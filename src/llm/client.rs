@@ -229,10 +229,12 @@ impl LlmClient {
     ) -> Result<Completion, LlmError> {
         let started = Instant::now();
         let mut retries = 0;
+        let mut recorded_as = None;
         let result = self
-            .complete_counted(model, request, options, &mut retries)
+            .complete_counted(model, request, options, &mut retries, &mut recorded_as)
             .await;
-        let name = model.name.as_str();
+        // A replayed sub-call is counted under the model that originally answered it.
+        let name = recorded_as.as_deref().unwrap_or(model.name.as_str());
         match &result {
             Ok(c) => {
                 self.inner
@@ -267,6 +269,7 @@ impl LlmClient {
         request: &ChatRequest,
         options: &CallOptions,
         retries: &mut u64,
+        recorded_as: &mut Option<String>,
     ) -> Result<Completion, LlmError> {
         if let Some(window) = options.context_window {
             let tokens = estimate_tokens(request.text_bytes());
@@ -280,7 +283,7 @@ impl LlmClient {
         }
         if model.provider == Provider::Replay {
             self.inner.ledger.admit()?;
-            return self.replayed(request, options);
+            return self.replayed(request, options, recorded_as);
         }
         let (url, key) = self.endpoint(model)?;
         self.inner.ledger.admit()?;
@@ -312,7 +315,12 @@ impl LlmClient {
         }
     }
 
-    fn replayed(&self, request: &ChatRequest, options: &CallOptions) -> Result<Completion, LlmError> {
+    fn replayed(
+        &self,
+        request: &ChatRequest,
+        options: &CallOptions,
+        recorded_as: &mut Option<String>,
+    ) -> Result<Completion, LlmError> {
         let book = self
             .inner
             .replay
@@ -329,6 +337,7 @@ impl LlmClient {
         let recorded = book
             .answer(prompt)
             .ok_or_else(|| LlmError::Replay("the trace has no recorded answer for this prompt (did the code or the context change?)".into()))?;
+        *recorded_as = Some(ModelSpec::parse(&recorded.model).name);
         match recorded.answer {
             Ok(text) => Ok(Completion { text, finish: FinishReason::Stop, input_tokens: recorded.input_tokens, output_tokens: recorded.output_tokens }),
             Err(e) => Err(LlmError::Replay(format!("recorded error: {e}"))),
