@@ -266,6 +266,7 @@ async fn serve(
     recorded: Arc<Mutex<Vec<Request>>>,
     counter: Arc<AtomicUsize>,
 ) {
+    let _ = stream.set_nodelay(true);
     let mut buf = Vec::new();
     loop {
         let Some(request) = read_request(&mut stream, &mut buf, &counter).await else {
@@ -300,9 +301,11 @@ async fn serve(
                         head.push_str(&format!("{k}: {v}\r\n"));
                     }
                     head.push_str("\r\n");
-                    if stream.write_all(head.as_bytes()).await.is_err()
-                        || stream.write_all(&body).await.is_err()
-                    {
+                    // One write: a separate small write for the body would
+                    // wait on the client's delayed ACK (40 ms) under Nagle.
+                    let mut response = head.into_bytes();
+                    response.extend_from_slice(&body);
+                    if stream.write_all(&response).await.is_err() {
                         return;
                     }
                     break;
