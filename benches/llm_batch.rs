@@ -74,6 +74,7 @@ fn main() {
         context_window: None,
         depth: 0,
         run_id: None,
+        scope: None,
     };
     let ctx = Context::from_string("bench", "x".repeat(1000));
     let mut session = SessionBuilder::new().llm(access).build(&ctx);
@@ -133,6 +134,7 @@ fn main() {
             context_window: None,
             depth: 0,
             run_id: None,
+            scope: None,
         })
         .build(&ctx);
     let rss0 = peak_rss_kib();

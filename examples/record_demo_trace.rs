@@ -25,10 +25,15 @@ const TURNS: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = MockServer::start(|req| {
-        let is_root = req.system().is_some_and(|s| s.contains("Recursive Language Model"));
+        let is_root = req
+            .system()
+            .is_some_and(|s| s.contains("Recursive Language Model"));
         if is_root {
             let turn = req.message_count().div_ceil(2);
-            let text = TURNS.get(turn - 1).copied().unwrap_or("```rhai\nsubmit(\"done\");\n```");
+            let text = TURNS
+                .get(turn - 1)
+                .copied()
+                .unwrap_or("```rhai\nsubmit(\"done\");\n```");
             Reply::openai_text(text, 2400 + 600 * turn as u64, 120)
         } else {
             let prompt = req.prompt();
@@ -42,7 +47,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let ctx = Context::open(&["examples/data/deliveries.log"])?;
     let rlm = Rlm::builder()
-        .llm_config(LlmConfig { openai_base_url: server.openai_url(), ..LlmConfig::default() })
+        .llm_config(LlmConfig {
+            openai_base_url: server.openai_url(),
+            ..LlmConfig::default()
+        })
         .config(RunConfig {
             model: ModelSpec::parse("gpt-5"),
             sub_model: Some(ModelSpec::parse("gpt-5-mini")),

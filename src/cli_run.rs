@@ -34,13 +34,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         replay.is_some() || settings.model.is_some(),
         "no root model: pass --model (e.g. --model gpt-5), set RLM_MODEL, or replay a trace with --model replay:TRACE.jsonl"
     );
-    anyhow::ensure!(args.cell_timeout > 0.0 && args.cell_timeout.is_finite(), "--cell-timeout must be a positive number of seconds");
+    anyhow::ensure!(
+        args.cell_timeout > 0.0 && args.cell_timeout.is_finite(),
+        "--cell-timeout must be a positive number of seconds"
+    );
     let timeout = match args.timeout {
-        Some(t) if !(t > 0.0 && t.is_finite()) => anyhow::bail!("--timeout must be a positive number of seconds"),
+        Some(t) if !(t > 0.0 && t.is_finite()) => {
+            anyhow::bail!("--timeout must be a positive number of seconds")
+        }
         t => t.map(Duration::from_secs_f64),
     };
     let system_template = match &args.system_prompt {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading system prompt {}", p.display()))?),
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading system prompt {}", p.display()))?,
+        ),
         None => None,
     };
     let ctx = args.load.builder().open(&args.context)?;
@@ -56,12 +64,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_iterations: args.max_iterations.max(1),
         max_depth: args.max_depth.max(1),
         timeout,
-        limits: Limits { cell_timeout: Duration::from_secs_f64(args.cell_timeout), ..Limits::default() },
+        limits: Limits {
+            cell_timeout: Duration::from_secs_f64(args.cell_timeout),
+            ..Limits::default()
+        },
         sub_context_tokens: settings.sub_context_tokens,
         root_max_tokens: args.root_max_tokens,
         system_template,
     };
-    let mut builder = Rlm::builder().settings(&settings).config(config).runtime(runtime.handle().clone());
+    let mut builder = Rlm::builder()
+        .settings(&settings)
+        .config(config)
+        .runtime(runtime.handle().clone());
     if let Some(path) = &replay {
         builder = builder.replay(path)?;
     }
@@ -84,40 +98,45 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Ctrl-C and SIGTERM stop the run gracefully; a second Ctrl-C exits at once.
 fn watch_signals(runtime: &tokio::runtime::Runtime, rlm: &Rlm) {
-    let stop = rlm.interrupter();
-    runtime.spawn(async move {
-        let mut interrupts = 0;
-        loop {
-            #[cfg(unix)]
-            {
-                let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => return,
-                };
-                tokio::select! {
-                    r = tokio::signal::ctrl_c() => if r.is_err() { return },
-                    _ = term.recv() => {}
-                }
-            }
-            #[cfg(not(unix))]
-            if tokio::signal::ctrl_c().await.is_err() {
+    runtime.spawn(wait_for_signals(rlm.interrupter()));
+}
+
+/// Sets `stop` on the first Ctrl-C or SIGTERM; exits with 130 on the second.
+pub async fn wait_for_signals(stop: Arc<std::sync::atomic::AtomicBool>) {
+    let mut interrupts = 0;
+    loop {
+        #[cfg(unix)]
+        {
+            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
                 return;
+            };
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                _ = term.recv() => {}
             }
-            interrupts += 1;
-            if interrupts > 1 {
-                std::process::exit(130);
-            }
-            eprintln!("rlm: interrupted; finishing the trace and reporting what is done (Ctrl-C again to quit at once)");
-            stop.store(true, Ordering::SeqCst);
         }
-    });
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        interrupts += 1;
+        if interrupts > 1 {
+            std::process::exit(130);
+        }
+        eprintln!("rlm: interrupted; finishing traces and writing what is done (Ctrl-C again to quit at once)");
+        stop.store(true, Ordering::SeqCst);
+    }
 }
 
 fn spawn_progress(rlm: &Rlm) -> (indicatif::ProgressBar, Arc<std::sync::atomic::AtomicBool>) {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (progress, client, max) = (rlm.progress().clone(), rlm.client().clone(), rlm.config().max_iterations);
+    let (progress, client, max) = (
+        rlm.progress().clone(),
+        rlm.client().clone(),
+        rlm.config().max_iterations,
+    );
     let (b, s) = (bar.clone(), stop.clone());
     std::thread::spawn(move || {
         while !s.load(Ordering::SeqCst) {
@@ -141,14 +160,19 @@ fn spawn_progress(rlm: &Rlm) -> (indicatif::ProgressBar, Arc<std::sync::atomic::
 
 fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Result<()> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(result).context("serializing the result")?),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(result).context("serializing the result")?
+        ),
         OutputFormat::Text => {
             if let Some(answer) = &result.answer_text {
                 println!("{answer}");
             }
             if !quiet {
                 let kind = match result.answer_kind {
-                    Some(rlm::driver::AnswerKind::Prose) => " (answer taken from the model's prose, not submitted)",
+                    Some(rlm::driver::AnswerKind::Prose) => {
+                        " (answer taken from the model's prose, not submitted)"
+                    }
                     _ => "",
                 };
                 eprintln!(

@@ -14,6 +14,7 @@ use rlm::dsl::{Limits, LlmAccess, SessionBuilder};
 use rlm::llm::{Ledger, LlmClient, ModelSpec};
 use rlm::stats::ContextStats;
 
+mod cli_batch;
 mod cli_run;
 use rlm::ContextBuilder;
 
@@ -30,7 +31,7 @@ struct Cli {
 
 /// Options shared by every command that loads a context.
 #[derive(clap::Args)]
-struct LoadArgs {
+pub(crate) struct LoadArgs {
     /// Include hidden files and directories when walking a directory.
     #[arg(long)]
     hidden: bool,
@@ -43,7 +44,7 @@ struct LoadArgs {
 }
 
 impl LoadArgs {
-    fn builder(&self) -> ContextBuilder {
+    pub(crate) fn builder(&self) -> ContextBuilder {
         ContextBuilder::new()
             .hidden(self.hidden)
             .binary(self.binary)
@@ -53,7 +54,7 @@ impl LoadArgs {
 
 /// Model and provider options shared by every command that calls models.
 #[derive(clap::Args)]
-struct ModelArgs {
+pub(crate) struct ModelArgs {
     /// The root model, e.g. gpt-5, anthropic:claude-sonnet-4-5, qwen2.5-coder:32b [env: RLM_MODEL]
     #[arg(long)]
     model: Option<String>,
@@ -96,7 +97,7 @@ struct ModelArgs {
 }
 
 impl ModelArgs {
-    fn settings(&self) -> anyhow::Result<Settings> {
+    pub(crate) fn settings(&self) -> anyhow::Result<Settings> {
         let overrides = Overrides {
             model: self.model.clone(),
             sub_model: self.sub_model.clone(),
@@ -139,10 +140,36 @@ impl Models {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum OutputFormat {
+pub(crate) enum OutputFormat {
     Text,
     Json,
 }
+
+/// Options of `rlm exec`.
+#[derive(clap::Args)]
+pub(crate) struct ExecArgs {
+    /// The script file (`-` reads it from standard input).
+    script: PathBuf,
+    /// Files, directories, globs, or `-` for standard input.
+    #[arg(long = "context", short = 'c', required = true, num_args = 1..)]
+    context: Vec<PathBuf>,
+    /// The question, visible to the script as `query`.
+    #[arg(long, short = 'q', default_value = "")]
+    query: String,
+    /// Print the output and answer as text or as one JSON object.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// Wall-clock limit for the script, in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    timeout: f64,
+    /// Operation limit for the script.
+    #[arg(long)]
+    max_operations: Option<u64>,
+    #[command(flatten)]
+    load: LoadArgs,
+    #[command(flatten)]
+    models: ModelArgs,
+    }
 
 #[derive(Subcommand)]
 enum Command {
@@ -165,36 +192,18 @@ enum Command {
     /// Exit status: 0 submitted, 1 failed, 2 bad arguments or input,
     /// 3 max iterations, 4 call budget, 5 token budget, 6 cost budget,
     /// 7 timeout, 130 interrupted.
-    Run(Box<RunArgs>),
+        Run(Box<RunArgs>),
+    /// Run many tasks from a JSONL file, appending results; resumable and shardable.
+    ///
+    /// Exit status: 0 all tasks submitted, 3 some did not, 2 bad arguments, 130 interrupted.
+    Batch(Box<cli_batch::BatchArgs>),
     /// Run a Rhai script over a context, with no root model.
-    Exec {
-        /// The script file (`-` reads it from standard input).
-        script: PathBuf,
-        /// Files, directories, globs, or `-` for standard input.
-        #[arg(long = "context", short = 'c', required = true, num_args = 1..)]
-        context: Vec<PathBuf>,
-        /// The question, visible to the script as `query`.
-        #[arg(long, short = 'q', default_value = "")]
-        query: String,
-        /// Print the output and answer as text or as one JSON object.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        output: OutputFormat,
-        /// Wall-clock limit for the script, in seconds.
-        #[arg(long, default_value_t = 600.0)]
-        timeout: f64,
-        /// Operation limit for the script.
-        #[arg(long)]
-        max_operations: Option<u64>,
-        #[command(flatten)]
-        load: LoadArgs,
-        #[command(flatten)]
-        models: ModelArgs,
-    },
+    Exec(Box<ExecArgs>),
 }
 
 /// Options of `rlm run`.
 #[derive(clap::Args)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     /// Files, directories, globs, or `-` for standard input.
     #[arg(long = "context", short = 'c', required = true, num_args = 1..)]
     context: Vec<PathBuf>,
@@ -265,23 +274,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run(args) => cli_run::run(*args),
-        Command::Exec {
-            script,
-            context,
-            query,
-            output,
-            timeout,
-            max_operations,
-            load,
-            models,
-        } => {
-            let opts = ExecOptions {
-                query,
-                format: output,
-                timeout,
-                max_operations,
-            };
+                Command::Run(args) => cli_run::run(*args),
+        Command::Batch(args) => cli_batch::run(*args),
+        Command::Exec(args) => {
+            let ExecArgs { script, context, query, output, timeout, max_operations, load, models } = *args;
+            let opts = ExecOptions { query, format: output, timeout, max_operations };
             exec(&script, &context, opts, &load, &models)
         }
     }
@@ -352,6 +349,7 @@ fn exec(
             context_window: Some(settings.sub_context_tokens),
             depth: 0,
             run_id: None,
+            scope: None,
         });
     }
     let mut session = builder.build(&ctx);

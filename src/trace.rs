@@ -60,14 +60,19 @@ impl TraceWriter {
         }
         let mut text = line.to_string();
         text.push('\n');
-        let Ok(mut guard) = self.file.lock() else { return };
+        let Ok(mut guard) = self.file.lock() else {
+            return;
+        };
         let Some(file) = guard.as_mut() else { return };
         // One write_all of the whole line, then flush: a reader never sees half a line
         // unless the disk fills mid-line, after which nothing more is written.
         if let Err(e) = file.write_all(text.as_bytes()).and_then(|_| file.flush()) {
             *guard = None;
             if let Ok(mut err) = self.error.lock() {
-                *err = Some(format!("writing trace {}: {e}; the trace stops at the last complete line", self.path.display()));
+                *err = Some(format!(
+                    "writing trace {}: {e}; the trace stops at the last complete line",
+                    self.path.display()
+                ));
             }
         }
     }
@@ -83,7 +88,13 @@ impl CallObserver for TraceWriter {
         if r.tag.kind == "root" {
             return; // The driver writes root turns itself, with more context.
         }
-        let prompt: String = r.request.messages.last().map(|m| m.content.as_str()).unwrap_or("").to_string();
+        let prompt: String = r
+            .request
+            .messages
+            .last()
+            .map(|m| m.content.as_str())
+            .unwrap_or("")
+            .to_string();
         let preview: String = prompt.chars().take(PREVIEW_CHARS).collect();
         let (answer, error, input, output) = match r.result {
             Ok(c) => (Some(c.text.as_str()), None, c.input_tokens, c.output_tokens),
@@ -108,6 +119,39 @@ impl CallObserver for TraceWriter {
                 "retries": r.retries,
             }),
         );
+    }
+}
+
+/// Routes sub-call records to the trace of the task they belong to, when
+/// many runs share one client (`rlm batch --trace-dir`).
+#[derive(Default)]
+pub struct TraceRouter {
+    writers: Mutex<HashMap<String, std::sync::Arc<TraceWriter>>>,
+}
+
+impl TraceRouter {
+    /// Sends calls tagged with `scope` to `writer`.
+    pub fn add(&self, scope: &str, writer: std::sync::Arc<TraceWriter>) {
+        if let Ok(mut w) = self.writers.lock() {
+            w.insert(scope.to_string(), writer);
+        }
+    }
+
+    /// Stops routing `scope`.
+    pub fn remove(&self, scope: &str) {
+        if let Ok(mut w) = self.writers.lock() {
+            w.remove(scope);
+        }
+    }
+}
+
+impl CallObserver for TraceRouter {
+    fn on_call(&self, record: &CallRecord<'_>) {
+        let Some(scope) = record.tag.scope.as_deref() else { return };
+        let writer = self.writers.lock().ok().and_then(|w| w.get(scope).cloned());
+        if let Some(w) = writer {
+            w.on_call(record);
+        }
     }
 }
 
@@ -160,7 +204,10 @@ pub struct ReplayError {
 impl ReplayBook {
     /// Reads a trace file. A torn last line (from a crash) is ignored.
     pub fn load(path: &Path) -> Result<ReplayBook, ReplayError> {
-        let err = |message: String| ReplayError { path: path.to_path_buf(), message };
+        let err = |message: String| ReplayError {
+            path: path.to_path_buf(),
+            message,
+        };
         let file = File::open(path).map_err(|e| err(e.to_string()))?;
         let mut book = ReplayBook::default();
         let mut lines = BufReader::new(file).lines().enumerate().peekable();
@@ -177,7 +224,9 @@ impl ReplayBook {
             book.add(&event);
         }
         if book.turns.lock().map(|t| t.is_empty()).unwrap_or(true) {
-            return Err(err("it holds no root_response events; was it written by `rlm run --trace`?".into()));
+            return Err(err(
+                "it holds no root_response events; was it written by `rlm run --trace`?".into(),
+            ));
         }
         Ok(book)
     }
@@ -225,6 +274,10 @@ impl ReplayBook {
 
     /// The next recorded answer to `prompt`.
     pub fn answer(&self, prompt: &str) -> Option<RecordedAnswer> {
-        self.answers.lock().ok()?.get_mut(&prompt_hash(prompt))?.pop_front()
+        self.answers
+            .lock()
+            .ok()?
+            .get_mut(&prompt_hash(prompt))?
+            .pop_front()
     }
 }

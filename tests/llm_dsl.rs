@@ -43,6 +43,7 @@ fn rig(server: &MockServer, budgets: Budgets, window: Option<usize>) -> Rig {
         context_window: window,
         depth: 0,
         run_id: None,
+        scope: None,
     };
     Rig {
         _runtime: runtime,
@@ -88,7 +89,7 @@ fn llm_query_and_options() {
 fn llm_batch_keeps_order_marks_failures_and_counts_usage() {
     let server = rule_server();
     let r = rig(&server, Budgets::default(), None);
-    let ctx = Context::from_string("d", &"0123456789\n".repeat(200));
+    let ctx = Context::from_string("d", "0123456789\n".repeat(200));
     let mut s = SessionBuilder::new().llm(r.access.clone()).build(&ctx);
     let out = s.run_cell(
         r#"
@@ -139,7 +140,7 @@ fn batch_items_over_budget_are_errors_and_never_sent() {
 fn oversized_prompts_are_refused_with_a_hint_to_chunk() {
     let server = rule_server();
     let r = rig(&server, Budgets::default(), Some(50));
-    let ctx = Context::from_string("d", &"word ".repeat(1000));
+    let ctx = Context::from_string("d", "word ".repeat(1000));
     let mut s = SessionBuilder::new().llm(r.access.clone()).build(&ctx);
     let out = s.run_cell("llm_query(context)");
     let e = out.error.unwrap();

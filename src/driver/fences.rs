@@ -29,7 +29,11 @@ pub fn extract_blocks(response: &str) -> Blocks {
         let ticks = trimmed.chars().take_while(|&c| c == '`').count();
         match open.as_mut() {
             None if ticks >= 3 => {
-                let tag = trimmed[ticks..].trim().split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+                let tag = trimmed[ticks..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
                 open = Some((tag, ticks, Vec::new()));
             }
             None => {}
@@ -67,7 +71,15 @@ mod tests {
     fn tags_untagged_indented_and_unclosed() {
         let r = "a\n```\nlet x = 1;\n```\n  ```repl\n  print(x);\n  ```\n```rust\nsubmit(x);\n```\n```json\n{}\n```\n```rhai\nprint(\"cut off\")";
         let b = extract_blocks(r);
-        assert_eq!(b.code, vec!["let x = 1;", "  print(x);", "submit(x);", "print(\"cut off\")"]);
+        assert_eq!(
+            b.code,
+            vec![
+                "let x = 1;",
+                "  print(x);",
+                "submit(x);",
+                "print(\"cut off\")"
+            ]
+        );
         assert_eq!(b.skipped, vec!["json"]);
     }
 

@@ -35,12 +35,17 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::dsl::Limits;
-use crate::llm::{Budgets, Ledger, LlmClient, LlmConfig, LlmError, ModelSpec, ModelUsage, PriceTable, Provider, UsageTotals};
+use crate::llm::{
+    Budgets, Ledger, LlmClient, LlmConfig, LlmError, ModelSpec, ModelUsage, PriceTable, Provider,
+    UsageTotals,
+};
 use crate::trace::{ReplayBook, TraceWriter};
 use crate::Context;
 
 pub use fences::{extract_blocks, Blocks};
-pub use prompt::{context_summary, render as render_prompt, PromptValues, QUICK_REFERENCE, SYSTEM_TEMPLATE};
+pub use prompt::{
+    context_summary, render as render_prompt, PromptValues, QUICK_REFERENCE, SYSTEM_TEMPLATE,
+};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -179,7 +184,10 @@ pub enum BuildError {
     #[error(transparent)]
     Replay(#[from] crate::trace::ReplayError),
     #[error("cannot create trace file {path}: {source}")]
-    Trace { path: String, source: std::io::Error },
+    Trace {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -199,8 +207,10 @@ pub struct RlmBuilder {
     prices: PriceTable,
     budgets: Budgets,
     trace: Option<std::path::PathBuf>,
-    replay: Option<Arc<ReplayBook>>,
+        replay: Option<Arc<ReplayBook>>,
     handle: Option<tokio::runtime::Handle>,
+    /// A client shared with other runs, and this run's scope on it.
+    shared_client: Option<(LlmClient, String)>,
 }
 
 impl Rlm {
@@ -216,7 +226,9 @@ impl Rlm {
         let failed_wall = Instant::now();
         match tokio::task::spawn_blocking(move || run::run_top(&shared, &query, &context)).await {
             Ok(r) => r,
-            Err(e) => run::failed_result(&self.shared, format!("the run panicked: {e}"), failed_wall),
+            Err(e) => {
+                run::failed_result(&self.shared, format!("the run panicked: {e}"), failed_wall)
+            }
         }
     }
 
@@ -247,9 +259,14 @@ impl Rlm {
         &self.shared.client
     }
 
-    /// The loop's settings.
+        /// The loop's settings.
     pub fn config(&self) -> &RunConfig {
         &self.shared.config
+    }
+
+    /// The trace this run writes, if any.
+    pub fn trace_writer(&self) -> Option<&Arc<TraceWriter>> {
+        self.shared.trace.as_ref()
     }
 }
 
@@ -316,10 +333,26 @@ impl RlmBuilder {
     /// and so do sub-call answers unless a sub-model is set.
     pub fn replay(mut self, path: impl AsRef<Path>) -> Result<Self, BuildError> {
         let book = ReplayBook::load(path.as_ref())?;
-        let name = book.recorded_model.clone().unwrap_or_else(|| "replay".into());
-        self.config.model = ModelSpec { provider: Provider::Replay, name };
+        let name = book
+            .recorded_model
+            .clone()
+            .unwrap_or_else(|| "replay".into());
+        self.config.model = ModelSpec {
+            provider: Provider::Replay,
+            name,
+        };
         self.replay = Some(Arc::new(book));
         Ok(self)
+    }
+
+        /// Uses `client` (shared with other runs: its connections, concurrency
+    /// limit and observers) instead of building one; `scope` tags this run's
+    /// calls. The trace, if any, is not registered on the shared client:
+    /// route sub-calls to it with a [`TraceRouter`](crate::trace::TraceRouter)
+    /// and [`Rlm::trace_writer`].
+    pub fn shared_client(mut self, client: LlmClient, scope: &str) -> Self {
+        self.shared_client = Some((client, scope.to_string()));
+        self
     }
 
     /// Runs calls on an existing tokio runtime instead of starting one.
@@ -329,24 +362,34 @@ impl RlmBuilder {
     }
 
     pub fn build(mut self) -> Result<Rlm, BuildError> {
-        let ledger = Arc::new(Ledger::new(self.prices, self.budgets));
-        let client = match &self.replay {
-            Some(book) => LlmClient::with_replay(self.llm, ledger, book.clone())?,
-            None => LlmClient::new(self.llm, ledger)?,
+                let scope = self.shared_client.as_ref().map(|(_, s)| s.clone());
+        let client = match (self.shared_client.take(), &self.replay) {
+            (Some((client, _)), _) => client,
+            (None, Some(book)) => LlmClient::with_replay(self.llm, Arc::new(Ledger::new(self.prices, self.budgets)), book.clone())?,
+            (None, None) => LlmClient::new(self.llm, Arc::new(Ledger::new(self.prices, self.budgets)))?,
         };
         if self.replay.is_some() && self.config.sub_model.is_none() {
             self.config.sub_model = Some(self.config.model.clone());
         }
         let trace = match &self.trace {
             Some(path) => {
-                let writer = TraceWriter::create(path).map_err(|source| BuildError::Trace { path: path.display().to_string(), source })?;
-                let writer = Arc::new(writer);
-                client.observe(writer.clone());
+                let writer = TraceWriter::create(path).map_err(|source| BuildError::Trace {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                                let writer = Arc::new(writer);
+                if scope.is_none() {
+                    client.observe(writer.clone());
+                }
                 Some(writer)
             }
             None => None,
         };
-        let (handle, owned) = match self.handle.take().or_else(|| tokio::runtime::Handle::try_current().ok()) {
+        let (handle, owned) = match self
+            .handle
+            .take()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        {
             Some(h) => (h, None),
             None => {
                 let rt = tokio::runtime::Builder::new_multi_thread()
@@ -365,7 +408,8 @@ impl RlmBuilder {
                 trace,
                 cancelled: Arc::new(AtomicBool::new(false)),
                 progress: Arc::new(Progress::default()),
-                deadline: std::sync::Mutex::new(None),
+                                deadline: std::sync::Mutex::new(None),
+                scope,
             }),
             _runtime: owned,
         })

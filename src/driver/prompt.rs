@@ -42,7 +42,10 @@ pub fn render(template: &str, v: &PromptValues<'_>) -> String {
         ("sub_context_tokens", v.sub_context_tokens.to_string()),
         ("concurrency", v.concurrency.to_string()),
         ("output_chars", v.limits.output_chars.to_string()),
-        ("cell_timeout_s", format!("{:.0}", v.limits.cell_timeout.as_secs_f64())),
+        (
+            "cell_timeout_s",
+            format!("{:.0}", v.limits.cell_timeout.as_secs_f64()),
+        ),
         ("max_operations", v.limits.max_operations.to_string()),
         ("depth_note", depth_note),
     ];
@@ -78,6 +81,11 @@ pub fn context_summary(t: &Text) -> String {
     }
     let head = t.head(PREVIEW_CHARS * 4).to_string();
     let preview: String = head.chars().take(PREVIEW_CHARS).collect();
-    let _ = writeln!(s, "- first {} characters:\n```text\n{}\n```", preview.chars().count(), preview);
+    let _ = writeln!(
+        s,
+        "- first {} characters:\n```text\n{}\n```",
+        preview.chars().count(),
+        preview
+    );
     s
 }

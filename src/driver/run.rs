@@ -24,8 +24,10 @@ pub(crate) struct RunShared {
     pub trace: Option<Arc<TraceWriter>>,
     pub cancelled: Arc<AtomicBool>,
     pub progress: Arc<Progress>,
-    /// When the current top run must stop.
+        /// When the current top run must stop.
     pub deadline: Mutex<Option<Instant>>,
+    /// The task this run belongs to, when runs share a client.
+    pub scope: Option<String>,
 }
 
 /// How one loop ended, before usage is attached.
@@ -52,7 +54,10 @@ impl RunShared {
         if self.deadline_passed() {
             return Some((RunStatus::Timeout, self.timeout_message()));
         }
-        self.client.ledger().exhausted().map(|b| (budget_status(&b), b.to_string()))
+        self.client
+            .ledger()
+            .exhausted()
+            .map(|b| (budget_status(&b), b.to_string()))
     }
 
     fn deadline_passed(&self) -> bool {
@@ -91,12 +96,26 @@ pub(crate) fn run_top(shared: &Arc<RunShared>, query: &str, context: &Context) -
     if let Ok(mut d) = shared.deadline.lock() {
         *d = shared.config.timeout.map(|t| started + t);
     }
-    let outcome = run_loop(shared, query, context.text(), Some(context.clone()), 0, "0", None);
+    let outcome = run_loop(
+        shared,
+        query,
+        context.text(),
+        Some(context.clone()),
+        0,
+        "0",
+        None,
+    );
     finish(shared, outcome, started)
 }
 
 pub(crate) fn failed_result(shared: &RunShared, error: String, started: Instant) -> RunResult {
-    let outcome = LoopOutcome { answer: None, kind: None, status: RunStatus::Failed, iterations: 0, error: Some(error) };
+    let outcome = LoopOutcome {
+        answer: None,
+        kind: None,
+        status: RunStatus::Failed,
+        iterations: 0,
+        error: Some(error),
+    };
     finish(shared, outcome, started)
 }
 
@@ -149,7 +168,15 @@ fn first_message(query: &str, view: &Text) -> String {
 }
 
 /// Runs one loop (the top run or a child) until it submits or stops.
-fn run_loop(shared: &Arc<RunShared>, query: &str, view: Text, origin: Option<Context>, depth: usize, run_id: &str, parent: Option<&str>) -> LoopOutcome {
+fn run_loop(
+    shared: &Arc<RunShared>,
+    query: &str,
+    view: Text,
+    origin: Option<Context>,
+    depth: usize,
+    run_id: &str,
+    parent: Option<&str>,
+) -> LoopOutcome {
     let config = &shared.config;
     let started = Instant::now();
     let stop_shared = shared.clone();
@@ -163,8 +190,16 @@ fn run_loop(shared: &Arc<RunShared>, query: &str, view: Text, origin: Option<Con
         }
     });
     let children = Arc::new(AtomicUsize::new(0));
-    let recursion = Recursion { shared: shared.clone(), depth, run_id: run_id.to_string(), children };
-    let sub_model = config.sub_model.clone().unwrap_or_else(|| config.model.clone());
+    let recursion = Recursion {
+        shared: shared.clone(),
+        depth,
+        run_id: run_id.to_string(),
+        children,
+    };
+    let sub_model = config
+        .sub_model
+        .clone()
+        .unwrap_or_else(|| config.model.clone());
     let mut session = SessionBuilder::new()
         .query(query)
         .limits(config.limits.clone())
@@ -173,8 +208,9 @@ fn run_loop(shared: &Arc<RunShared>, query: &str, view: Text, origin: Option<Con
             runtime: shared.handle.clone(),
             sub_model: Some(sub_model.clone()),
             context_window: Some(config.sub_context_tokens),
-            depth,
+                        depth,
             run_id: Some(run_id.to_string()),
+            scope: shared.scope.clone(),
         })
         .stop_when(stop_check)
         .extend(move |engine, session| recursion.register(engine, session))
@@ -223,7 +259,13 @@ fn run_loop(shared: &Arc<RunShared>, query: &str, view: Text, origin: Option<Con
 
     let mut messages = vec![Message::user(first_message(query, &view))];
     let mut traced = 0;
-    let mut outcome = LoopOutcome { answer: None, kind: None, status: RunStatus::MaxIterations, iterations: 0, error: None };
+    let mut outcome = LoopOutcome {
+        answer: None,
+        kind: None,
+        status: RunStatus::MaxIterations,
+        iterations: 0,
+        error: None,
+    };
     for iteration in 1..=config.max_iterations {
         if depth == 0 {
             shared.progress.turn.store(iteration, Ordering::Relaxed);
@@ -241,12 +283,31 @@ fn run_loop(shared: &Arc<RunShared>, query: &str, view: Text, origin: Option<Con
                 m.content.push_str(FINAL_TURN);
             }
         }
-        shared.trace("root_request", run_id, depth, json!({"iteration": iteration, "messages": &messages[traced..]}));
+        shared.trace(
+            "root_request",
+            run_id,
+            depth,
+            json!({"iteration": iteration, "messages": &messages[traced..]}),
+        );
         traced = messages.len();
         outcome.iterations = iteration;
 
-        let request = ChatRequest { system: Some(system.clone()), messages: messages.clone(), max_tokens: config.root_max_tokens, temperature: None };
-        let options = CallOptions { context_window: None, tag: CallTag { kind: "root", depth, cell: None, run: Some(run_id.to_string()) } };
+        let request = ChatRequest {
+            system: Some(system.clone()),
+            messages: messages.clone(),
+            max_tokens: config.root_max_tokens,
+            temperature: None,
+        };
+        let options = CallOptions {
+            context_window: None,
+            tag: CallTag {
+                kind: "root",
+                depth,
+                                cell: None,
+                run: Some(run_id.to_string()),
+                scope: shared.scope.clone(),
+            },
+        };
         let t0 = Instant::now();
         let response = match call_root(shared, &request, &options) {
             Some(Ok(c)) => c,
@@ -261,7 +322,9 @@ fn run_loop(shared: &Arc<RunShared>, query: &str, view: Text, origin: Option<Con
                 break;
             }
             None => {
-                let (status, why) = shared.stop().unwrap_or((RunStatus::Interrupted, "the run was interrupted".into()));
+                let (status, why) = shared
+                    .stop()
+                    .unwrap_or((RunStatus::Interrupted, "the run was interrupted".into()));
                 outcome.status = status;
                 outcome.error = Some(why);
                 break;
@@ -286,9 +349,16 @@ fn run_loop(shared: &Arc<RunShared>, query: &str, view: Text, origin: Option<Con
         if blocks.code.is_empty() {
             if last_turn && !response.text.trim().is_empty() {
                 // Told to submit, the model answered in prose: that is its answer.
-                outcome.answer = Some((serde_json::Value::String(response.text.trim().to_string()), response.text.trim().to_string()));
+                outcome.answer = Some((
+                    serde_json::Value::String(response.text.trim().to_string()),
+                    response.text.trim().to_string(),
+                ));
                 outcome.kind = Some(AnswerKind::Prose);
-                outcome.status = if iteration == config.max_iterations { RunStatus::MaxIterations } else { RunStatus::MaxLlmCalls };
+                outcome.status = if iteration == config.max_iterations {
+                    RunStatus::MaxIterations
+                } else {
+                    RunStatus::MaxLlmCalls
+                };
                 break;
             }
             let nudge = if response.text.trim().is_empty() {
@@ -331,17 +401,35 @@ fn run_loop(shared: &Arc<RunShared>, query: &str, view: Text, origin: Option<Con
                 outcome.status = RunStatus::Submitted;
                 return end_child(shared, outcome, run_id, depth, started);
             }
-            let label = if count > 1 { format!("Cell {} of {count}", i + 1) } else { "Cell".to_string() };
-            let kind = if cell.error.is_some() { "error" } else { "output" };
-            report.push_str(&format!("{label} {kind}:\n{}\n\n", cell.render().trim_end()));
-            if let Some((status, why)) = shared.stop().filter(|(s, _)| matches!(s, RunStatus::Interrupted | RunStatus::Timeout)) {
+            let label = if count > 1 {
+                format!("Cell {} of {count}", i + 1)
+            } else {
+                "Cell".to_string()
+            };
+            let kind = if cell.error.is_some() {
+                "error"
+            } else {
+                "output"
+            };
+            report.push_str(&format!(
+                "{label} {kind}:\n{}\n\n",
+                cell.render().trim_end()
+            ));
+            if let Some((status, why)) = shared
+                .stop()
+                .filter(|(s, _)| matches!(s, RunStatus::Interrupted | RunStatus::Timeout))
+            {
                 outcome.status = status;
                 outcome.error = Some(why);
                 return end_child(shared, outcome, run_id, depth, started);
             }
         }
         if last_turn {
-            outcome.status = if iteration == config.max_iterations { RunStatus::MaxIterations } else { RunStatus::MaxLlmCalls };
+            outcome.status = if iteration == config.max_iterations {
+                RunStatus::MaxIterations
+            } else {
+                RunStatus::MaxLlmCalls
+            };
             outcome.error = Some("the final turn ended without submit()".into());
             break;
         }
@@ -352,7 +440,13 @@ fn run_loop(shared: &Arc<RunShared>, query: &str, view: Text, origin: Option<Con
 }
 
 /// Children trace their own end; the top run's final event comes from `finish`.
-fn end_child(shared: &RunShared, outcome: LoopOutcome, run_id: &str, depth: usize, started: Instant) -> LoopOutcome {
+fn end_child(
+    shared: &RunShared,
+    outcome: LoopOutcome,
+    run_id: &str,
+    depth: usize,
+    started: Instant,
+) -> LoopOutcome {
     if depth > 0 {
         shared.trace(
             "child_end",
@@ -371,7 +465,11 @@ fn end_child(shared: &RunShared, outcome: LoopOutcome, run_id: &str, depth: usiz
 }
 
 /// Calls the root model; `None` when the run was stopped while waiting.
-fn call_root(shared: &RunShared, request: &ChatRequest, options: &CallOptions) -> Option<Result<crate::llm::Completion, LlmError>> {
+fn call_root(
+    shared: &RunShared,
+    request: &ChatRequest,
+    options: &CallOptions,
+) -> Option<Result<crate::llm::Completion, LlmError>> {
     const POLL: Duration = Duration::from_millis(50);
     let model = &shared.config.model;
     shared.handle.block_on(async {
@@ -408,13 +506,19 @@ impl Recursion {
             children: self.children.clone(),
         });
         let (r, s) = (this.clone(), session.clone());
-        engine.register_fn("rlm_query", move |ctx: NativeCallContext, question: Dynamic, text: Dynamic| -> Fallible<String> {
-            r.query(&ctx, &s, &question, &text)
-        });
+        engine.register_fn(
+            "rlm_query",
+            move |ctx: NativeCallContext, question: Dynamic, text: Dynamic| -> Fallible<String> {
+                r.query(&ctx, &s, &question, &text)
+            },
+        );
         let (r, s) = (this.clone(), session.clone());
-        engine.register_fn("rlm_batch", move |ctx: NativeCallContext, question: Dynamic, texts: Array| -> Fallible<Array> {
-            r.batch(&ctx, &s, &question, texts)
-        });
+        engine.register_fn(
+            "rlm_batch",
+            move |ctx: NativeCallContext, question: Dynamic, texts: Array| -> Fallible<Array> {
+                r.batch(&ctx, &s, &question, texts)
+            },
+        );
     }
 
     fn at_limit(&self) -> bool {
@@ -423,11 +527,20 @@ impl Recursion {
 
     fn child_id(&self) -> String {
         let n = self.children.fetch_add(1, Ordering::SeqCst) + 1;
-        self.shared.progress.children.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .progress
+            .children
+            .fetch_add(1, Ordering::Relaxed);
         format!("{}.{n}", self.run_id)
     }
 
-    fn query(&self, ctx: &NativeCallContext, session: &Shared, question: &Dynamic, text: &Dynamic) -> Fallible<String> {
+    fn query(
+        &self,
+        ctx: &NativeCallContext,
+        session: &Shared,
+        question: &Dynamic,
+        text: &Dynamic,
+    ) -> Fallible<String> {
         let question = display(question);
         let text = as_text(text).unwrap_or_else(|| Text::from(display(text)));
         if self.at_limit() {
@@ -437,7 +550,15 @@ impl Recursion {
         }
         let id = self.child_id();
         let _paused = session.clock.pause();
-        let outcome = run_loop(&self.shared, &question, text, None, self.depth + 1, &id, Some(&self.run_id));
+        let outcome = run_loop(
+            &self.shared,
+            &question,
+            text,
+            None,
+            self.depth + 1,
+            &id,
+            Some(&self.run_id),
+        );
         match outcome.answer {
             Some((_, text)) => Ok(text),
             None => Err(script_error(format!(
@@ -448,15 +569,29 @@ impl Recursion {
         }
     }
 
-    fn batch(&self, ctx: &NativeCallContext, session: &Shared, question: &Dynamic, texts: Array) -> Fallible<Array> {
+    fn batch(
+        &self,
+        ctx: &NativeCallContext,
+        session: &Shared,
+        question: &Dynamic,
+        texts: Array,
+    ) -> Fallible<Array> {
         let question = display(question);
-        let texts: Vec<Text> = texts.iter().map(|t| as_text(t).unwrap_or_else(|| Text::from(display(t)))).collect();
+        let texts: Vec<Text> = texts
+            .iter()
+            .map(|t| as_text(t).unwrap_or_else(|| Text::from(display(t))))
+            .collect();
         if self.at_limit() {
-            let prompts: Array = texts.iter().map(|t| Dynamic::from(format!("{question}\n\n{t}"))).collect();
+            let prompts: Array = texts
+                .iter()
+                .map(|t| Dynamic::from(format!("{question}\n\n{t}")))
+                .collect();
             return ctx.call_native_fn::<Array>("llm_batch", (prompts,));
         }
         let ids: Vec<String> = texts.iter().map(|_| self.child_id()).collect();
-        let workers = texts.len().min(self.shared.client.config().concurrency.max(1));
+        let workers = texts
+            .len()
+            .min(self.shared.client.config().concurrency.max(1));
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<String>>> = Mutex::new(vec![None; texts.len()]);
         let _paused = session.clock.pause();
@@ -465,10 +600,21 @@ impl Recursion {
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(text) = texts.get(i) else { break };
-                    let o = run_loop(&self.shared, &question, text.clone(), None, self.depth + 1, &ids[i], Some(&self.run_id));
+                    let o = run_loop(
+                        &self.shared,
+                        &question,
+                        text.clone(),
+                        None,
+                        self.depth + 1,
+                        &ids[i],
+                        Some(&self.run_id),
+                    );
                     let answer = match o.answer {
                         Some((_, t)) => t,
-                        None => format!("ERROR: child run {} ended without an answer ({:?})", ids[i], o.status),
+                        None => format!(
+                            "ERROR: child run {} ended without an answer ({:?})",
+                            ids[i], o.status
+                        ),
                     };
                     if let Ok(mut r) = results.lock() {
                         r[i] = Some(answer);

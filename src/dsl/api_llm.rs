@@ -27,8 +27,10 @@ pub struct LlmAccess {
     pub context_window: Option<usize>,
     /// Recursion depth of the run this session belongs to.
     pub depth: usize,
-    /// Id of the run, for traces.
+        /// Id of the run, for traces.
     pub run_id: Option<String>,
+    /// The task the run belongs to, when runs share a client (`rlm batch`).
+    pub scope: Option<String>,
 }
 
 /// Options a script passes as a map.
@@ -59,9 +61,11 @@ fn parse_options(opts: &Map) -> Fallible<ScriptOptions> {
                 out.temperature = Some(t);
             }
             "system" => out.system = Some(display(value)),
-            other => return Err(script_error(format!(
+            other => {
+                return Err(script_error(format!(
                 "unknown option `{other}`; known options: model, max_tokens, temperature, system"
-            ))),
+            )))
+            }
         }
     }
     Ok(out)
@@ -97,7 +101,8 @@ impl LlmAccess {
                 kind: "sub",
                 depth: self.depth,
                 cell: Some(shared.cell_index()),
-                run: self.run_id.clone(),
+                                run: self.run_id.clone(),
+                scope: self.scope.clone(),
             },
         }
     }
@@ -109,7 +114,10 @@ impl LlmAccess {
         let _paused = shared.clock.pause();
         let request = Self::request(&opts, &prompt);
         self.runtime
-            .block_on(until_stopped(shared, self.client.complete(&model, &request, &options)))?
+            .block_on(until_stopped(
+                shared,
+                self.client.complete(&model, &request, &options),
+            ))?
             .map(|c| c.text)
             .map_err(script_error)
     }

@@ -47,11 +47,24 @@ pub(crate) fn register(engine: &mut Engine, max_array: usize) {
     register_string_ops(engine);
 }
 
-/// Fails when a result would exceed the array limit, saying what to do instead.
+/// Fails when a result of exactly `n` items would exceed the array limit,
+/// saying what to do instead.
 fn check_len(n: usize, max_array: usize, what: &str, instead: &str) -> Fallible<()> {
     if n > max_array {
         Err(script_error(format!(
             "{what} would return {n} items, more than the array limit of {max_array}; {instead}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Like [`check_len`] for searches, which stop one past the limit, so
+/// that `n` is only a lower bound.
+fn check_capped(n: usize, max_array: usize, what: &str, instead: &str) -> Fallible<()> {
+    if n > max_array {
+        Err(script_error(format!(
+            "{what} would return more than the array limit of {max_array} items; {instead}"
         )))
     } else {
         Ok(())
@@ -67,6 +80,7 @@ fn register_views(engine: &mut Engine, max_array: usize) {
     // offsets from find() and matches() slice the same text on both.
     engine.register_fn("len", |t: &mut Text| int(t.len()));
     engine.register_fn("len", |s: &mut ImmutableString| int(s.len()));
+    engine.register_get("len", |s: &mut ImmutableString| int(s.len()));
     text_fn!(engine, "slice", |t, a: INT, b: INT| t
         .slice(offset(a, t.len()), offset(b, t.len())));
     text_fn!(engine, "slice", |t, a: INT| t
@@ -77,6 +91,11 @@ fn register_views(engine: &mut Engine, max_array: usize) {
     text_fn!(engine, "line", |t, n: INT| -> Fallible<Text> {
         let count = t.line_count();
         let k = if n < 0 {
+            if n.unsigned_abs() as usize > count {
+                return Err(script_error(format!(
+                    "line({n}) is out of range: the text has {count} lines, numbered 1 to {count} (negative numbers count from the end)"
+                )));
+            }
             offset(n, count) + 1
         } else {
             n as usize
@@ -171,12 +190,12 @@ fn grep(t: &Text, re: &str, mut opts: GrepOptions, max_array: usize) -> Fallible
     let requested = opts.max;
     opts.max = Some(
         requested
-            .unwrap_or(max_array)
+            .unwrap_or(max_array.saturating_add(1))
             .min(max_array.saturating_add(1)),
     );
     let hits = t.grep(re, &opts).map_err(lib_error)?;
     if requested.is_none() {
-        check_len(
+        check_capped(
             hits.len(),
             max_array,
             "grep()",
@@ -200,10 +219,10 @@ fn grep(t: &Text, re: &str, mut opts: GrepOptions, max_array: usize) -> Fallible
 }
 
 fn matches(t: &Text, re: &str, limit: Option<usize>, max_array: usize) -> Fallible<Array> {
-    let cap = limit.unwrap_or(max_array).min(max_array.saturating_add(1));
+    let cap = limit.unwrap_or(max_array.saturating_add(1)).min(max_array.saturating_add(1));
     let found = t.matches(re, cap).map_err(lib_error)?;
     if limit.is_none() {
-        check_len(
+        check_capped(
             found.len(),
             max_array,
             "matches()",
@@ -230,10 +249,10 @@ fn matches(t: &Text, re: &str, limit: Option<usize>, max_array: usize) -> Fallib
 }
 
 fn find_all(t: &Text, needle: &str, limit: Option<usize>, max_array: usize) -> Fallible<Array> {
-    let cap = limit.unwrap_or(max_array).min(max_array.saturating_add(1));
+    let cap = limit.unwrap_or(max_array.saturating_add(1)).min(max_array.saturating_add(1));
     let found = t.find_all(needle, cap).map_err(lib_error)?;
     if limit.is_none() {
-        check_len(
+        check_capped(
             found.len(),
             max_array,
             "find_all()",
@@ -297,6 +316,11 @@ fn register_search(engine: &mut Engine, max_array: usize) {
                                        re: &str,
                                        opts: Map|
      -> Fallible<INT> {
+        if let Some(other) = opts.keys().find(|k| !matches!(k.as_str(), "case_insensitive" | "ignore_case")) {
+            return Err(script_error(format!(
+                "count_matches() takes only the option `case_insensitive`, not `{other}`"
+            )));
+        }
         let ci = grep_options(&opts)?.case_insensitive;
         let opts = PatternOptions {
             case_insensitive: ci,
@@ -316,7 +340,7 @@ fn register_search(engine: &mut Engine, max_array: usize) {
         let found = t
             .find_any(&strings, max_array.saturating_add(1))
             .map_err(lib_error)?;
-        check_len(
+        check_capped(
             found.len(),
             max_array,
             "find_any()",
@@ -392,8 +416,8 @@ fn register_string_ops(engine: &mut Engine) {
     engine.register_fn("==", |a: Text, b: &str| a == b);
     engine.register_fn("==", |a: &str, b: Text| b == a);
     engine.register_fn("!=", |a: Text, b: Text| a != b);
-    engine.register_fn("!=", |a: Text, b: &str| b != a.to_string());
-    engine.register_fn("!=", |a: &str, b: Text| a != b.to_string());
+    engine.register_fn("!=", |a: Text, b: &str| a != b);
+    engine.register_fn("!=", |a: &str, b: Text| b != a);
     macro_rules! ordering {
         ($op:literal, $cmp:expr) => {
             engine.register_fn($op, |a: Text, b: Text| {

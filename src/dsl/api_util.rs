@@ -156,6 +156,8 @@ fn register_python(engine: &mut Engine) {
             .parse::<INT>()
             .map_err(|_| script_error(format!("int(): {s:?} is not an integer")))
     });
+    // Rhai's own `int(f64)` returns a float; ours must win for floats too.
+    engine.register_fn("int", |f: f64| f.trunc() as INT);
     engine.register_fn("float", |value: Dynamic| -> Fallible<f64> {
         if let Ok(i) = value.as_int() {
             return Ok(i as f64);
@@ -184,11 +186,15 @@ fn register_python(engine: &mut Engine) {
         Ok((0..n.max(0)).map(Dynamic::from).collect())
     });
     engine.register_fn("sorted", |mut items: Array| -> Array {
-        items.sort_by(|a, b| compare(a, b));
+        items.sort_by(compare);
         items
     });
     engine.register_fn("append", |items: &mut Array, item: Dynamic| {
         items.push(item)
+    });
+    // Rhai's own `append(array, array)` concatenates; Python's appends one item.
+    engine.register_fn("append", |items: &mut Array, item: Array| {
+        items.push(Dynamic::from(item))
     });
     engine.register_fn("items", |map: &mut Map| -> Array {
         map.iter()

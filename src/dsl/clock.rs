@@ -28,7 +28,10 @@ pub type ExternalStop = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl std::fmt::Debug for CellClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CellClock").field("limit", &self.limit).field("running", &self.running()).finish()
+        f.debug_struct("CellClock")
+            .field("limit", &self.limit)
+            .field("running", &self.running())
+            .finish()
     }
 }
 

@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn large_output_keeps_head_and_tail_and_states_the_true_length() {
-        let mut b = OutputBuffer::new(20);
+        let mut b = OutputBuffer::new(40);
         for i in 0..10_000 {
             b.push_line(&format!("line {i}"));
         }
@@ -126,7 +126,7 @@ mod tests {
             out.contains(&format!("output was {total} characters")),
             "{out}"
         );
-        assert!(out.len() < 400);
+        assert!(out.len() < 600, "{}", out.len());
     }
 
     #[test]

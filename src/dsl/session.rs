@@ -245,7 +245,10 @@ impl Session {
             *s = None;
         }
 
-        let unchanged = self.origin.as_ref().map_or(Ok(()), Context::check_unchanged);
+        let unchanged = self
+            .origin
+            .as_ref()
+            .map_or(Ok(()), Context::check_unchanged);
         let result = match unchanged {
             Err(e) => Err(format!("{e}")),
             Ok(()) => match self.engine.compile_with_scope(&self.scope, code) {

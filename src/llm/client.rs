@@ -114,8 +114,10 @@ pub struct CallTag {
     pub depth: usize,
     /// The cell that made the call, if any.
     pub cell: Option<usize>,
-    /// The run that made the call, for nested runs.
+        /// The run that made the call, for nested runs.
     pub run: Option<String>,
+    /// The task the run belongs to, when many runs share a client (`rlm batch`).
+    pub scope: Option<String>,
 }
 
 /// What observers learn about each finished call.
@@ -137,7 +139,6 @@ pub trait CallObserver: Send + Sync {
 struct Inner {
     http: reqwest::Client,
     config: LlmConfig,
-    ledger: Arc<Ledger>,
     limiter: Limiter,
     observers: std::sync::RwLock<Vec<Arc<dyn CallObserver>>>,
     in_flight: std::sync::atomic::AtomicUsize,
@@ -150,6 +151,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct LlmClient {
     inner: Arc<Inner>,
+    ledger: Arc<Ledger>,
 }
 
 impl std::fmt::Debug for LlmClient {
@@ -176,28 +178,46 @@ impl LlmClient {
         let limiter = Limiter::new(config.concurrency, config.requests_per_minute);
         Ok(LlmClient {
             inner: Arc::new(Inner {
-                http,
+                                http,
                 config,
-                ledger,
                 limiter,
                 observers: std::sync::RwLock::new(Vec::new()),
                 in_flight: std::sync::atomic::AtomicUsize::new(0),
-                replay: None,
+                                replay: None,
             }),
+            ledger,
         })
     }
 
     /// A client that answers [`Provider::Replay`] models from a recorded
     /// trace; other models still go over HTTP.
-    pub fn with_replay(config: LlmConfig, ledger: Arc<Ledger>, book: Arc<crate::trace::ReplayBook>) -> Result<LlmClient, LlmError> {
-        let client = LlmClient::new(config, ledger)?;
-        let inner = Arc::try_unwrap(client.inner).map_err(|_| LlmError::Replay("client already shared".into()))?;
-        Ok(LlmClient { inner: Arc::new(Inner { replay: Some(book), ..inner }) })
+    pub fn with_replay(
+        config: LlmConfig,
+        ledger: Arc<Ledger>,
+        book: Arc<crate::trace::ReplayBook>,
+    ) -> Result<LlmClient, LlmError> {
+                let client = LlmClient::new(config, ledger.clone())?;
+        let inner = Arc::try_unwrap(client.inner)
+            .map_err(|_| LlmError::Replay("client already shared".into()))?;
+        Ok(LlmClient {
+                        inner: Arc::new(Inner {
+                replay: Some(book),
+                ..inner
+            }),
+            ledger,
+        })
     }
 
-    /// The shared ledger.
+    /// The same client (connections, concurrency limit, pace, observers)
+    /// counting into another ledger: a batch gives each task a child of
+    /// its global ledger this way.
+    pub fn with_ledger(&self, ledger: Arc<Ledger>) -> LlmClient {
+        LlmClient { inner: self.inner.clone(), ledger }
+    }
+
+        /// The ledger this client counts into.
     pub fn ledger(&self) -> &Arc<Ledger> {
-        &self.inner.ledger
+        &self.ledger
     }
 
     /// The configuration.
@@ -237,15 +257,14 @@ impl LlmClient {
         let name = recorded_as.as_deref().unwrap_or(model.name.as_str());
         match &result {
             Ok(c) => {
-                self.inner
-                    .ledger
+                self.ledger
                     .record_success(name, c.input_tokens, c.output_tokens, retries)
             }
             // Calls refused before sending cost nothing and are not errors of the model.
             Err(
                 LlmError::Budget(_) | LlmError::PromptTooLarge { .. } | LlmError::NoApiKey { .. },
             ) => {}
-            Err(_) => self.inner.ledger.record_failure(name, retries),
+            Err(_) => self.ledger.record_failure(name, retries),
         }
         let record = CallRecord {
             model,
@@ -282,11 +301,11 @@ impl LlmClient {
             }
         }
         if model.provider == Provider::Replay {
-            self.inner.ledger.admit()?;
+            self.ledger.admit()?;
             return self.replayed(request, options, recorded_as);
         }
         let (url, key) = self.endpoint(model)?;
-        self.inner.ledger.admit()?;
+        self.ledger.admit()?;
         let body = wire::request_body(
             model.provider,
             &model.name,
@@ -328,10 +347,17 @@ impl LlmClient {
             .ok_or_else(|| LlmError::Replay("no trace loaded for a replay model".into()))?;
         if options.tag.kind == "root" {
             let run = options.tag.run.as_deref().unwrap_or("0");
-            let turn = book
-                .next_turn(run)
-                .ok_or_else(|| LlmError::Replay(format!("the trace has no more root responses for run {run}")))?;
-            return Ok(Completion { text: turn.text, finish: FinishReason::Stop, input_tokens: turn.input_tokens, output_tokens: turn.output_tokens });
+            let turn = book.next_turn(run).ok_or_else(|| {
+                LlmError::Replay(format!(
+                    "the trace has no more root responses for run {run}"
+                ))
+            })?;
+            return Ok(Completion {
+                text: turn.text,
+                finish: FinishReason::Stop,
+                input_tokens: turn.input_tokens,
+                output_tokens: turn.output_tokens,
+            });
         }
         let prompt = request.messages.last().map_or("", |m| m.content.as_str());
         let recorded = book
@@ -339,7 +365,12 @@ impl LlmClient {
             .ok_or_else(|| LlmError::Replay("the trace has no recorded answer for this prompt (did the code or the context change?)".into()))?;
         *recorded_as = Some(ModelSpec::parse(&recorded.model).name);
         match recorded.answer {
-            Ok(text) => Ok(Completion { text, finish: FinishReason::Stop, input_tokens: recorded.input_tokens, output_tokens: recorded.output_tokens }),
+            Ok(text) => Ok(Completion {
+                text,
+                finish: FinishReason::Stop,
+                input_tokens: recorded.input_tokens,
+                output_tokens: recorded.output_tokens,
+            }),
             Err(e) => Err(LlmError::Replay(format!("recorded error: {e}"))),
         }
     }
@@ -363,7 +394,9 @@ impl LlmClient {
                     key,
                 ))
             }
-            Provider::Replay => Err(LlmError::Replay("replay models are not sent over HTTP".into())),
+            Provider::Replay => Err(LlmError::Replay(
+                "replay models are not sent over HTTP".into(),
+            )),
             Provider::Anthropic => {
                 let key = c.anthropic_api_key.as_ref();
                 if key.is_none() && c.anthropic_base_url.starts_with(ANTHROPIC_URL) {

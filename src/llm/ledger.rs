@@ -1,7 +1,7 @@
 //! One usage ledger for a whole run, shared down the recursion tree.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -71,14 +71,29 @@ pub struct Ledger {
     prices: PriceTable,
     budgets: Budgets,
     state: Mutex<State>,
+    /// A ledger that also counts, and whose budgets also apply (a batch's
+    /// global ledger above each task's own).
+    parent: Option<Arc<Ledger>>,
 }
 
 impl Ledger {
     pub fn new(prices: PriceTable, budgets: Budgets) -> Ledger {
         Ledger {
+            parent: None,
             prices,
             budgets,
             state: Mutex::new(State::default()),
+        }
+    }
+
+        /// A ledger of its own (for one task) that also counts into `parent`
+    /// and obeys its budgets. It prices with the parent's table.
+    pub fn child(parent: &Arc<Ledger>, budgets: Budgets) -> Ledger {
+        Ledger {
+            prices: parent.prices.clone(),
+            budgets,
+            state: Mutex::new(State::default()),
+            parent: Some(parent.clone()),
         }
     }
 
@@ -102,12 +117,18 @@ impl Ledger {
                 return Err(BudgetExceeded::Calls(max));
             }
         }
+        if let Some(parent) = &self.parent {
+            parent.admit()?;
+        }
         s.started += 1;
         Ok(())
     }
 
     /// Whether a budget is already exhausted, without admitting anything.
     pub fn exhausted(&self) -> Option<BudgetExceeded> {
+        if let Some(b) = self.parent.as_ref().and_then(|p| p.exhausted()) {
+            return Some(b);
+        }
         let s = self.lock();
         self.check(&s)
             .err()
@@ -134,6 +155,9 @@ impl Ledger {
 
     /// Records a completed call.
     pub fn record_success(&self, model: &str, input_tokens: u64, output_tokens: u64, retries: u64) {
+        if let Some(parent) = &self.parent {
+            parent.record_success(model, input_tokens, output_tokens, retries);
+        }
         let price = self.prices.lookup(model);
         let mut s = self.lock();
         let u = s.models.entry(model.to_string()).or_default();
@@ -147,6 +171,9 @@ impl Ledger {
 
     /// Records a call that failed after its retries.
     pub fn record_failure(&self, model: &str, retries: u64) {
+        if let Some(parent) = &self.parent {
+            parent.record_failure(model, retries);
+        }
         let priced = self.prices.lookup(model).is_some();
         let mut s = self.lock();
         let u = s.models.entry(model.to_string()).or_default();

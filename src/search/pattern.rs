@@ -132,6 +132,17 @@ fn ascii_word_boundaries(pattern: &str) -> String {
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
+                Some('b') if class_depth == 0 && chars.peek() == Some(&'{') => {
+                    // `\b{start}` and friends: keep the braces inside the group.
+                    out.push_str("(?-u:\\b");
+                    for c in chars.by_ref() {
+                        out.push(c);
+                        if c == '}' {
+                            break;
+                        }
+                    }
+                    out.push(')');
+                }
                 Some(b @ ('b' | 'B')) if class_depth == 0 => {
                     out.push_str(if b == 'b' { "(?-u:\\b)" } else { "(?-u:\\B)" });
                 }

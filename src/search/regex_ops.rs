@@ -199,6 +199,9 @@ impl Text {
                     (unit.start + ls).max(view_start),
                     (unit.start + le).min(view_end),
                 ));
+                if le == bytes.len() {
+                    break;
+                }
                 pos = le.max(m.end()).max(pos + 1);
             }
             out
