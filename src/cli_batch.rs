@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use rlm::batch::{parse_shard, read_tasks, BatchOptions, BatchRunner, BatchSummary, ResultsFile, Task};
+use rlm::batch::{
+    parse_shard, read_tasks, BatchOptions, BatchRunner, BatchSummary, ResultsFile, Task,
+};
 use rlm::driver::RunConfig;
 use rlm::dsl::Limits;
 use rlm::llm::{Ledger, LlmClient, ModelSpec};
@@ -59,36 +61,61 @@ pub(crate) struct BatchArgs {
 
 pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let settings = args.models.settings()?;
-    let shard = args.shard.as_deref().map(parse_shard).transpose().map_err(anyhow::Error::msg)?;
-    let (tasks, bad) = read_tasks(&args.tasks).with_context(|| format!("reading tasks {}", args.tasks.display()))?;
+    let shard = args
+        .shard
+        .as_deref()
+        .map(parse_shard)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let (tasks, bad) = read_tasks(&args.tasks)
+        .with_context(|| format!("reading tasks {}", args.tasks.display()))?;
     for b in &bad {
-        eprintln!("rlm: {}:{}: skipped: {}", args.tasks.display(), b.line, b.message);
+        eprintln!(
+            "rlm: {}:{}: skipped: {}",
+            args.tasks.display(),
+            b.line,
+            b.message
+        );
     }
     let needs_model = tasks.iter().any(|t| t.model.is_none());
     anyhow::ensure!(
         !needs_model || settings.model.is_some(),
         "no root model: pass --model, set RLM_MODEL, or give every task a \"model\""
     );
-    anyhow::ensure!(args.cell_timeout > 0.0 && args.cell_timeout.is_finite(), "--cell-timeout must be a positive number of seconds");
+    anyhow::ensure!(
+        args.cell_timeout > 0.0 && args.cell_timeout.is_finite(),
+        "--cell-timeout must be a positive number of seconds"
+    );
     if let Some(dir) = &args.trace_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating trace directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating trace directory {}", dir.display()))?;
     }
-    let (out, existing) = ResultsFile::open(&args.out).with_context(|| format!("opening results file {}", args.out.display()))?;
+    let (out, existing) = ResultsFile::open(&args.out)
+        .with_context(|| format!("opening results file {}", args.out.display()))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let ledger = Arc::new(Ledger::new(settings.prices.clone(), settings.budgets.clone()));
+    let ledger = Arc::new(Ledger::new(
+        settings.prices.clone(),
+        settings.budgets.clone(),
+    ));
     let client = LlmClient::new(settings.llm.clone(), ledger)?;
     let base = RunConfig {
         model: ModelSpec::parse(settings.model.as_deref().unwrap_or("gpt-5")),
         sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),
         max_iterations: args.max_iterations.max(1),
         max_depth: args.max_depth.max(1),
-        timeout: args.task_timeout.filter(|t| t.is_finite() && *t > 0.0).map(Duration::from_secs_f64),
-        limits: Limits { cell_timeout: Duration::from_secs_f64(args.cell_timeout), ..Limits::default() },
+        timeout: args
+            .task_timeout
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(Duration::from_secs_f64),
+        limits: Limits {
+            cell_timeout: Duration::from_secs_f64(args.cell_timeout),
+            ..Limits::default()
+        },
         sub_context_tokens: settings.sub_context_tokens,
         ..RunConfig::default()
     };
@@ -141,13 +168,19 @@ pub fn run_with_progress(
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} tasks · {msg} · ETA {eta}") {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} tasks · {msg} · ETA {eta}",
+            ) {
                 bar.set_style(style);
             }
             bar
         });
         if let Some(bar) = bar.clone() {
-            let (p, client, done) = (runner.progress().clone(), runner.client().clone(), done.clone());
+            let (p, client, done) = (
+                runner.progress().clone(),
+                runner.client().clone(),
+                done.clone(),
+            );
             scope.spawn(move || {
                 while !done.load(Ordering::SeqCst) {
                     let t = client.ledger().totals();
@@ -189,7 +222,11 @@ fn print_summary(s: &BatchSummary, bad_lines: usize, out: &ResultsFile) {
         eprintln!("  {n:>6}  {reason}");
     }
     if !s.unwritten.is_empty() {
-        eprintln!("rlm: {} result(s) could not be written to {}; here they are:", s.unwritten.len(), out.path().display());
+        eprintln!(
+            "rlm: {} result(s) could not be written to {}; here they are:",
+            s.unwritten.len(),
+            out.path().display()
+        );
         for line in &s.unwritten {
             println!("{line}");
         }

@@ -107,7 +107,9 @@ pub async fn wait_for_signals(stop: Arc<std::sync::atomic::AtomicBool>) {
     loop {
         #[cfg(unix)]
         {
-            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
                 return;
             };
             tokio::select! {

@@ -49,6 +49,7 @@ pub mod batch;
 pub mod config;
 pub mod driver;
 pub mod dsl;
+pub mod eval;
 pub mod llm;
 pub mod stats;
 pub mod testing;

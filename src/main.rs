@@ -15,6 +15,7 @@ use rlm::llm::{Ledger, LlmClient, ModelSpec};
 use rlm::stats::ContextStats;
 
 mod cli_batch;
+mod cli_eval;
 mod cli_run;
 use rlm::ContextBuilder;
 
@@ -44,6 +45,11 @@ pub(crate) struct LoadArgs {
 }
 
 impl LoadArgs {
+    /// The default loader, for commands without load flags.
+    pub(crate) fn default_builder() -> ContextBuilder {
+        ContextBuilder::new()
+    }
+
     pub(crate) fn builder(&self) -> ContextBuilder {
         ContextBuilder::new()
             .hidden(self.hidden)
@@ -169,7 +175,7 @@ pub(crate) struct ExecArgs {
     load: LoadArgs,
     #[command(flatten)]
     models: ModelArgs,
-    }
+}
 
 #[derive(Subcommand)]
 enum Command {
@@ -192,11 +198,13 @@ enum Command {
     /// Exit status: 0 submitted, 1 failed, 2 bad arguments or input,
     /// 3 max iterations, 4 call budget, 5 token budget, 6 cost budget,
     /// 7 timeout, 130 interrupted.
-        Run(Box<RunArgs>),
+    Run(Box<RunArgs>),
     /// Run many tasks from a JSONL file, appending results; resumable and shardable.
     ///
     /// Exit status: 0 all tasks submitted, 3 some did not, 2 bad arguments, 130 interrupted.
     Batch(Box<cli_batch::BatchArgs>),
+    /// Generate a benchmark family (niah, oolong, pairs), run it, score it the paper's way.
+    Eval(Box<cli_eval::EvalArgs>),
     /// Run a Rhai script over a context, with no root model.
     Exec(Box<ExecArgs>),
 }
@@ -274,11 +282,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-                Command::Run(args) => cli_run::run(*args),
+        Command::Run(args) => cli_run::run(*args),
         Command::Batch(args) => cli_batch::run(*args),
+        Command::Eval(args) => cli_eval::run(*args),
         Command::Exec(args) => {
-            let ExecArgs { script, context, query, output, timeout, max_operations, load, models } = *args;
-            let opts = ExecOptions { query, format: output, timeout, max_operations };
+            let ExecArgs {
+                script,
+                context,
+                query,
+                output,
+                timeout,
+                max_operations,
+                load,
+                models,
+            } = *args;
+            let opts = ExecOptions {
+                query,
+                format: output,
+                timeout,
+                max_operations,
+            };
             exec(&script, &context, opts, &load, &models)
         }
     }

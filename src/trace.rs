@@ -4,7 +4,7 @@
 //! happens, so a crash leaves a valid prefix. Every event has `event`, the
 //! `run` id (`"0"` for the top run, `"0.1"` for its first child, ...),
 //! `depth` and `t` (seconds since the trace started). The format is
-//! documented in `dsl-docs/trace.md`.
+//! documented in `docs/trace.md`.
 //!
 //! A [`ReplayBook`] reads a trace back: the root responses of each run, in
 //! order, and the answers of sub-calls, by prompt. `--model replay:FILE`
@@ -147,7 +147,9 @@ impl TraceRouter {
 
 impl CallObserver for TraceRouter {
     fn on_call(&self, record: &CallRecord<'_>) {
-        let Some(scope) = record.tag.scope.as_deref() else { return };
+        let Some(scope) = record.tag.scope.as_deref() else {
+            return;
+        };
         let writer = self.writers.lock().ok().and_then(|w| w.get(scope).cloned());
         if let Some(w) = writer {
             w.on_call(record);

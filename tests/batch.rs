@@ -10,7 +10,8 @@ use rlm::batch::{parse_shard, parse_tasks, shard_of, ResultsFile};
 use rlm::testing::{MockServer, Reply, Request};
 
 fn is_root(req: &Request) -> bool {
-    req.system().is_some_and(|s| s.contains("Recursive Language Model"))
+    req.system()
+        .is_some_and(|s| s.contains("Recursive Language Model"))
 }
 
 /// Root model: one turn that counts lines and asks the sub-model once,
@@ -56,7 +57,17 @@ fn batch(server: &MockServer, tasks: &Path, out: &Path, extra: &[&str]) -> std::
         .arg(tasks)
         .arg("--out")
         .arg(out)
-        .args(["--model", "gpt-5", "--sub-model", "gpt-5-mini", "--base-url", &server.openai_url(), "--max-retries", "0", "--quiet"])
+        .args([
+            "--model",
+            "gpt-5",
+            "--sub-model",
+            "gpt-5-mini",
+            "--base-url",
+            &server.openai_url(),
+            "--max-retries",
+            "0",
+            "--quiet",
+        ])
         .args(extra)
         .env_remove("OPENAI_API_KEY")
         .output()
@@ -79,37 +90,70 @@ fn runs_tasks_reports_bad_lines_and_resumes_without_repeating() {
     let tasks = write_tasks(dir.path(), 6, bad);
     let out = dir.path().join("out.jsonl");
     let traces = dir.path().join("traces");
-    let o = batch(&server, &tasks, &out, &["--jobs", "3", "--trace-dir", traces.to_str().unwrap()]);
+    let o = batch(
+        &server,
+        &tasks,
+        &out,
+        &["--jobs", "3", "--trace-dir", traces.to_str().unwrap()],
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("tasks.jsonl:7: skipped") && stderr.contains("tasks.jsonl:8: skipped") && stderr.contains("duplicate id"), "{stderr}");
+    assert!(
+        stderr.contains("tasks.jsonl:7: skipped")
+            && stderr.contains("tasks.jsonl:8: skipped")
+            && stderr.contains("duplicate id"),
+        "{stderr}"
+    );
     let rs = results(&out);
     assert_eq!(rs.len(), 8);
-    let by_id: HashMap<String, &serde_json::Value> = rs.iter().map(|r| (r["id"].as_str().unwrap().to_string(), r)).collect();
+    let by_id: HashMap<String, &serde_json::Value> = rs
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r))
+        .collect();
     assert_eq!(by_id["t2"]["answer"], "3 lines, 4 words");
     assert_eq!(by_id["t2"]["status"], "submitted");
     assert_eq!(by_id["t2"]["usage"]["gpt-5"]["calls"], 1);
     assert_eq!(by_id["t2"]["usage"]["gpt-5-mini"]["calls"], 1);
     assert!(by_id["t2"]["wall_s"].as_f64().unwrap() >= 0.0);
     assert_eq!(by_id["fails"]["status"], "failed");
-    assert!(by_id["fails"]["error"].as_str().unwrap().contains("this task is refused"));
+    assert!(by_id["fails"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("this task is refused"));
     assert_eq!(by_id["missing"]["status"], "error");
-    assert!(by_id["missing"]["error"].as_str().unwrap().contains("/no/such/file.txt"));
+    assert!(by_id["missing"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("/no/such/file.txt"));
     assert!(stderr.contains("failed: the root model failed"), "{stderr}");
     // Per-task traces, each holding only its own task's calls.
     let trace = std::fs::read_to_string(traces.join("t2.jsonl")).unwrap();
-    assert_eq!(trace.lines().filter(|l| l.contains("\"event\":\"sub_call\"")).count(), 1);
+    assert_eq!(
+        trace
+            .lines()
+            .filter(|l| l.contains("\"event\":\"sub_call\""))
+            .count(),
+        1
+    );
     assert!(trace.contains("word count of line"));
 
     // Re-running skips everything finished, failed ones included...
     let before = server.requests().len();
     let o = batch(&server, &tasks, &out, &[]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("ran 0"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ran 0"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(server.requests().len(), before);
     assert_eq!(results(&out).len(), 8);
     // ...unless asked to retry failures.
     let o = batch(&server, &tasks, &out, &["--retry-failed"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("ran 2"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ran 2"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -122,7 +166,12 @@ fn shards_partition_the_tasks_exactly() {
     for i in 0..3 {
         let out = dir.path().join(format!("out{i}.jsonl"));
         let o = batch(&server, &tasks, &out, &["--shard", &format!("{i}/3")]);
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         for r in results(&out) {
             let id = r["id"].as_str().unwrap().to_string();
             assert_eq!(shard_of(&id, 3), i);
@@ -132,7 +181,11 @@ fn shards_partition_the_tasks_exactly() {
     }
     assert_eq!(total, 25, "a task ran in two shards");
     assert_eq!(seen.len(), 25);
-    assert!(parse_shard("3/3").is_err() && parse_shard("a/b").is_err() && parse_shard("1/4") == Ok((1, 4)));
+    assert!(
+        parse_shard("3/3").is_err()
+            && parse_shard("a/b").is_err()
+            && parse_shard("1/4") == Ok((1, 4))
+    );
 }
 
 #[test]
@@ -146,7 +199,15 @@ fn a_kill_mid_batch_loses_and_duplicates_nothing() {
         .arg(&tasks)
         .arg("--out")
         .arg(&out)
-        .args(["--model", "gpt-5", "--base-url", &server.openai_url(), "--jobs", "2", "--quiet"])
+        .args([
+            "--model",
+            "gpt-5",
+            "--base-url",
+            &server.openai_url(),
+            "--jobs",
+            "2",
+            "--quiet",
+        ])
         .env_remove("OPENAI_API_KEY")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -154,7 +215,11 @@ fn a_kill_mid_batch_loses_and_duplicates_nothing() {
         .unwrap();
     // Kill once a few results are in, well before all 30 are.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&out).map(|s| s.lines().count()).unwrap_or(0) < 4 {
+    while std::fs::read_to_string(&out)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+        < 4
+    {
         assert!(std::time::Instant::now() < deadline, "no results appeared");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -164,7 +229,12 @@ fn a_kill_mid_batch_loses_and_duplicates_nothing() {
     assert!(partial < 30, "the batch finished before the kill");
 
     let o = batch(&server, &tasks, &out, &["--jobs", "4"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let rs = results(&out);
     let ids: Vec<&str> = rs.iter().map(|r| r["id"].as_str().unwrap()).collect();
     let unique: BTreeSet<&str> = ids.iter().copied().collect();

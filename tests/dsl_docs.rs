@@ -14,9 +14,7 @@
 //!   one screen.
 //!
 //! `dsl-docs/README.md` ("How examples are checked") describes the format;
-//! this file is its only parser. To try cells against the example context
-//! while writing examples:
-//! `RLM_SNIPPETS=cells.rhai cargo test --test dsl_docs explore -- --ignored --nocapture`.
+//! this file is its only parser.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -857,35 +855,4 @@ fn quick_reference_fits_on_one_screen() {
         n <= QUICK_REFERENCE_MAX_LINES,
         "prompts/quick_reference.md has {n} lines; keep it to {QUICK_REFERENCE_MAX_LINES}"
     );
-}
-
-// ---- writing examples -------------------------------------------------------------
-
-/// Runs the cells in the file named by `RLM_SNIPPETS` (separated by lines
-/// `----`; a first line `#opts WORDS` takes the words that may follow
-/// `rhai example`) over the example context, and prints what each gives.
-#[test]
-#[ignore = "a tool for writing examples; needs RLM_SNIPPETS"]
-fn explore() {
-    let Ok(path) = std::env::var("RLM_SNIPPETS") else {
-        return;
-    };
-    let fixture = fixture();
-    let text = std::fs::read_to_string(Path::new(&path)).expect("read RLM_SNIPPETS");
-    for cell in text.split("\n----\n") {
-        let (code, options) = match cell.strip_prefix("#opts ").and_then(|r| r.split_once('\n')) {
-            Some((words, body)) => {
-                let words: Vec<String> = words.split_whitespace().map(str::to_string).collect();
-                (body, parse_options(&words, "explore"))
-            }
-            None => (cell, RunOptions::default()),
-        };
-        let out = start(&fixture, &options).session.run_cell(code);
-        println!(
-            "=== {code}\n--- output\n{}\n--- error {:?}\n--- answer {:?}",
-            out.output,
-            out.error,
-            out.submitted.map(|a| a.text)
-        );
-    }
 }

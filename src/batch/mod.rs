@@ -95,7 +95,11 @@ pub struct BatchRunner {
 impl BatchRunner {
     /// A runner whose tasks share `client` (and its ledger, as the parent of
     /// each task's).
-    pub fn new(client: LlmClient, handle: tokio::runtime::Handle, options: BatchOptions) -> BatchRunner {
+    pub fn new(
+        client: LlmClient,
+        handle: tokio::runtime::Handle,
+        options: BatchOptions,
+    ) -> BatchRunner {
         let router = Arc::new(TraceRouter::default());
         client.observe(router.clone());
         BatchRunner {
@@ -137,9 +141,17 @@ impl BatchRunner {
     }
 
     /// Runs the tasks not already in `out` (and in this shard), appending results.
-    pub fn run(&self, tasks: Vec<Task>, out: &ResultsFile, existing: &HashMap<String, ResultLine>) -> BatchSummary {
+    pub fn run(
+        &self,
+        tasks: Vec<Task>,
+        out: &ResultsFile,
+        existing: &HashMap<String, ResultLine>,
+    ) -> BatchSummary {
         let started = Instant::now();
-        let mut summary = BatchSummary { tasks: tasks.len(), ..Default::default() };
+        let mut summary = BatchSummary {
+            tasks: tasks.len(),
+            ..Default::default()
+        };
         let mut queue = VecDeque::new();
         for task in tasks {
             if let Some((i, n)) = self.options.shard {
@@ -148,7 +160,10 @@ impl BatchRunner {
                     continue;
                 }
             }
-            if existing.get(&task.id).is_some_and(|r| !r.needs_rerun(self.options.retry_failed)) {
+            if existing
+                .get(&task.id)
+                .is_some_and(|r| !r.needs_rerun(self.options.retry_failed))
+            {
                 summary.already_done += 1;
                 continue;
             }
@@ -164,7 +179,9 @@ impl BatchRunner {
                     if self.cancelled.load(Ordering::SeqCst) {
                         break;
                     }
-                    let Some(task) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+                    let Some(task) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                        break;
+                    };
                     self.progress.running.fetch_add(1, Ordering::SeqCst);
                     let result = self.run_task(&task);
                     self.progress.running.fetch_sub(1, Ordering::SeqCst);
@@ -186,7 +203,8 @@ impl BatchRunner {
                         }
                         if let Err(e) = write {
                             // Nothing is lost: the line goes back to the caller to print.
-                            s.unwritten.push(serde_json::to_string(&result).unwrap_or_default());
+                            s.unwritten
+                                .push(serde_json::to_string(&result).unwrap_or_default());
                             *s.failures.entry(format!("results file: {e}")).or_default() += 1;
                             self.cancelled.store(true, Ordering::SeqCst);
                         }
@@ -208,7 +226,12 @@ impl BatchRunner {
         match &task.context {
             TaskContext::Inline(text) => Ok(Context::from_string(&task.id, text.as_str())),
             TaskContext::Paths(paths) => {
-                if let Some(c) = self.contexts.lock().ok().and_then(|c| c.get(paths).cloned()) {
+                if let Some(c) = self
+                    .contexts
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.get(paths).cloned())
+                {
                     return Ok(c);
                 }
                 // Tasks over the same corpus share one mapping and line index.
@@ -254,7 +277,11 @@ impl BatchRunner {
         if let Some(t) = task.timeout_s.filter(|t| t.is_finite() && *t > 0.0) {
             config.timeout = Some(Duration::from_secs_f64(t));
         }
-        let budgets = Budgets { max_calls: task.max_llm_calls, max_tokens: task.max_tokens, max_cost_usd: task.max_cost_usd };
+        let budgets = Budgets {
+            max_calls: task.max_llm_calls,
+            max_tokens: task.max_tokens,
+            max_cost_usd: task.max_cost_usd,
+        };
         let ledger = Arc::new(Ledger::child(self.client.ledger(), budgets));
         let mut builder = Rlm::builder()
             .config(config)
@@ -286,7 +313,10 @@ impl BatchRunner {
             id: task.id.clone(),
             answer: result.answer,
             status: status_name(&result.status),
-            answer_kind: result.answer_kind.and_then(|k| serde_json::to_value(k).ok()).and_then(|v| v.as_str().map(str::to_string)),
+            answer_kind: result
+                .answer_kind
+                .and_then(|k| serde_json::to_value(k).ok())
+                .and_then(|v| v.as_str().map(str::to_string)),
             iterations: result.iterations,
             usage: serde_json::to_value(&result.usage).unwrap_or_default(),
             cost_usd: result.cost_usd,
@@ -297,12 +327,21 @@ impl BatchRunner {
 }
 
 fn status_name(status: &crate::driver::RunStatus) -> String {
-    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// A failure's reason for the summary: its status and the first words of its error.
 fn reason(status: &str, error: &str) -> String {
-    let short: String = error.split([':', '(']).next().unwrap_or(error).chars().take(60).collect();
+    let short: String = error
+        .split([':', '('])
+        .next()
+        .unwrap_or(error)
+        .chars()
+        .take(60)
+        .collect();
     format!("{status}: {}", short.trim())
 }
 
@@ -310,7 +349,13 @@ fn reason(status: &str, error: &str) -> String {
 fn file_safe(id: &str) -> String {
     let s: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() || s.starts_with('.') {
         format!("task_{s}")

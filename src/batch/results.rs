@@ -51,7 +51,11 @@ impl ResultsFile {
     /// Opens (creating if needed) the results file and reads the results
     /// already in it, by id (the last line of an id wins).
     pub fn open(path: &Path) -> std::io::Result<(ResultsFile, HashMap<String, ResultLine>)> {
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         let mut done = HashMap::new();
@@ -73,7 +77,13 @@ impl ResultsFile {
             file.set_len(valid as u64)?;
             file.seek(SeekFrom::End(0))?;
         }
-        Ok((ResultsFile { path: path.to_path_buf(), file: Mutex::new(file) }, done))
+        Ok((
+            ResultsFile {
+                path: path.to_path_buf(),
+                file: Mutex::new(file),
+            },
+            done,
+        ))
     }
 
     /// Appends one result.

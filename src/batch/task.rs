@@ -87,10 +87,16 @@ pub fn parse_tasks(text: &str) -> (Vec<Task>, Vec<BadLine>) {
         match parse_line(line) {
             Ok(task) if !seen.insert(task.id.clone()) => bad.push(BadLine {
                 line: line_no,
-                message: format!("duplicate id {:?}; ids must be unique so results can be resumed", task.id),
+                message: format!(
+                    "duplicate id {:?}; ids must be unique so results can be resumed",
+                    task.id
+                ),
             }),
             Ok(task) => tasks.push(task),
-            Err(message) => bad.push(BadLine { line: line_no, message }),
+            Err(message) => bad.push(BadLine {
+                line: line_no,
+                message,
+            }),
         }
     }
     (tasks, bad)
@@ -101,14 +107,26 @@ fn parse_line(line: &str) -> Result<Task, String> {
     let id = match raw.id {
         serde_json::Value::String(s) if !s.is_empty() => s,
         serde_json::Value::Number(n) => n.to_string(),
-        other => return Err(format!("`id` must be a non-empty string or a number, not {other}")),
+        other => {
+            return Err(format!(
+                "`id` must be a non-empty string or a number, not {other}"
+            ))
+        }
     };
     let context = match (raw.context, raw.context_text) {
-        (Some(_), Some(_)) => return Err("give either `context` (paths) or `context_text`, not both".into()),
-        (None, None) => return Err("missing `context` (a path or list of paths) or `context_text`".into()),
+        (Some(_), Some(_)) => {
+            return Err("give either `context` (paths) or `context_text`, not both".into())
+        }
+        (None, None) => {
+            return Err("missing `context` (a path or list of paths) or `context_text`".into())
+        }
         (Some(OneOrMany::One(p)), None) => TaskContext::Paths(vec![PathBuf::from(p)]),
-        (Some(OneOrMany::Many(ps)), None) if ps.is_empty() => return Err("`context` is an empty list".into()),
-        (Some(OneOrMany::Many(ps)), None) => TaskContext::Paths(ps.into_iter().map(PathBuf::from).collect()),
+        (Some(OneOrMany::Many(ps)), None) if ps.is_empty() => {
+            return Err("`context` is an empty list".into())
+        }
+        (Some(OneOrMany::Many(ps)), None) => {
+            TaskContext::Paths(ps.into_iter().map(PathBuf::from).collect())
+        }
         (None, Some(text)) => TaskContext::Inline(text),
     };
     Ok(Task {
@@ -142,9 +160,17 @@ pub fn shard_of(id: &str, n: usize) -> usize {
 
 /// Parses `i/n` (0-based shard `i` of `n`).
 pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let (i, n) = s.split_once('/').ok_or_else(|| format!("shard {s:?} must look like i/n, e.g. 0/4"))?;
-    let i: usize = i.trim().parse().map_err(|_| format!("shard index {i:?} is not a number"))?;
-    let n: usize = n.trim().parse().map_err(|_| format!("shard count {n:?} is not a number"))?;
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("shard {s:?} must look like i/n, e.g. 0/4"))?;
+    let i: usize = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("shard index {i:?} is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("shard count {n:?} is not a number"))?;
     if n == 0 || i >= n {
         return Err(format!("shard {i}/{n} is out of range: need 0 <= i < n"));
     }

@@ -207,7 +207,7 @@ pub struct RlmBuilder {
     prices: PriceTable,
     budgets: Budgets,
     trace: Option<std::path::PathBuf>,
-        replay: Option<Arc<ReplayBook>>,
+    replay: Option<Arc<ReplayBook>>,
     handle: Option<tokio::runtime::Handle>,
     /// A client shared with other runs, and this run's scope on it.
     shared_client: Option<(LlmClient, String)>,
@@ -259,7 +259,7 @@ impl Rlm {
         &self.shared.client
     }
 
-        /// The loop's settings.
+    /// The loop's settings.
     pub fn config(&self) -> &RunConfig {
         &self.shared.config
     }
@@ -345,7 +345,7 @@ impl RlmBuilder {
         Ok(self)
     }
 
-        /// Uses `client` (shared with other runs: its connections, concurrency
+    /// Uses `client` (shared with other runs: its connections, concurrency
     /// limit and observers) instead of building one; `scope` tags this run's
     /// calls. The trace, if any, is not registered on the shared client:
     /// route sub-calls to it with a [`TraceRouter`](crate::trace::TraceRouter)
@@ -362,11 +362,17 @@ impl RlmBuilder {
     }
 
     pub fn build(mut self) -> Result<Rlm, BuildError> {
-                let scope = self.shared_client.as_ref().map(|(_, s)| s.clone());
+        let scope = self.shared_client.as_ref().map(|(_, s)| s.clone());
         let client = match (self.shared_client.take(), &self.replay) {
             (Some((client, _)), _) => client,
-            (None, Some(book)) => LlmClient::with_replay(self.llm, Arc::new(Ledger::new(self.prices, self.budgets)), book.clone())?,
-            (None, None) => LlmClient::new(self.llm, Arc::new(Ledger::new(self.prices, self.budgets)))?,
+            (None, Some(book)) => LlmClient::with_replay(
+                self.llm,
+                Arc::new(Ledger::new(self.prices, self.budgets)),
+                book.clone(),
+            )?,
+            (None, None) => {
+                LlmClient::new(self.llm, Arc::new(Ledger::new(self.prices, self.budgets)))?
+            }
         };
         if self.replay.is_some() && self.config.sub_model.is_none() {
             self.config.sub_model = Some(self.config.model.clone());
@@ -377,7 +383,7 @@ impl RlmBuilder {
                     path: path.display().to_string(),
                     source,
                 })?;
-                                let writer = Arc::new(writer);
+                let writer = Arc::new(writer);
                 if scope.is_none() {
                     client.observe(writer.clone());
                 }
@@ -408,7 +414,7 @@ impl RlmBuilder {
                 trace,
                 cancelled: Arc::new(AtomicBool::new(false)),
                 progress: Arc::new(Progress::default()),
-                                deadline: std::sync::Mutex::new(None),
+                deadline: std::sync::Mutex::new(None),
                 scope,
             }),
             _runtime: owned,

@@ -24,7 +24,7 @@ pub(crate) struct RunShared {
     pub trace: Option<Arc<TraceWriter>>,
     pub cancelled: Arc<AtomicBool>,
     pub progress: Arc<Progress>,
-        /// When the current top run must stop.
+    /// When the current top run must stop.
     pub deadline: Mutex<Option<Instant>>,
     /// The task this run belongs to, when runs share a client.
     pub scope: Option<String>,
@@ -92,20 +92,15 @@ fn budget_status(b: &BudgetExceeded) -> RunStatus {
 /// Runs the top-level loop and assembles the result.
 pub(crate) fn run_top(shared: &Arc<RunShared>, query: &str, context: &Context) -> RunResult {
     let started = Instant::now();
-    shared.cancelled.store(false, Ordering::SeqCst);
     if let Ok(mut d) = shared.deadline.lock() {
         *d = shared.config.timeout.map(|t| started + t);
     }
-    let outcome = run_loop(
-        shared,
-        query,
-        context.text(),
-        Some(context.clone()),
-        0,
-        "0",
-        None,
-    );
-    finish(shared, outcome, started)
+    let outcome = run_loop(shared, query, context.text(), Some(context.clone()), 0, "0", None);
+    let result = finish(shared, outcome, started);
+    // An interrupt that came before the run started still stops it; the one
+    // that stopped this run does not carry over to the next.
+    shared.cancelled.store(false, Ordering::SeqCst);
+    result
 }
 
 pub(crate) fn failed_result(shared: &RunShared, error: String, started: Instant) -> RunResult {
@@ -208,7 +203,7 @@ fn run_loop(
             runtime: shared.handle.clone(),
             sub_model: Some(sub_model.clone()),
             context_window: Some(config.sub_context_tokens),
-                        depth,
+            depth,
             run_id: Some(run_id.to_string()),
             scope: shared.scope.clone(),
         })
@@ -303,7 +298,7 @@ fn run_loop(
             tag: CallTag {
                 kind: "root",
                 depth,
-                                cell: None,
+                cell: None,
                 run: Some(run_id.to_string()),
                 scope: shared.scope.clone(),
             },

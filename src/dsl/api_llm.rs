@@ -27,7 +27,7 @@ pub struct LlmAccess {
     pub context_window: Option<usize>,
     /// Recursion depth of the run this session belongs to.
     pub depth: usize,
-        /// Id of the run, for traces.
+    /// Id of the run, for traces.
     pub run_id: Option<String>,
     /// The task the run belongs to, when runs share a client (`rlm batch`).
     pub scope: Option<String>,
@@ -101,7 +101,7 @@ impl LlmAccess {
                 kind: "sub",
                 depth: self.depth,
                 cell: Some(shared.cell_index()),
-                                run: self.run_id.clone(),
+                run: self.run_id.clone(),
                 scope: self.scope.clone(),
             },
         }
@@ -149,7 +149,8 @@ impl LlmAccess {
                         (i, client.complete(&model, &request, &options).await)
                     });
                 }
-                let Some(done) = tasks.join_next().await else {
+                // Dropping the set on a stop aborts the calls still in flight.
+                let Some(done) = until_stopped(shared, tasks.join_next()).await? else {
                     break;
                 };
                 match done {

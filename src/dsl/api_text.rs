@@ -39,12 +39,12 @@ macro_rules! text_fn {
 }
 
 /// Registers the `Text` type and every text operation.
-pub(crate) fn register(engine: &mut Engine, max_array: usize) {
+pub(crate) fn register(engine: &mut Engine, max_array: usize, max_string: usize) {
     engine.register_type_with_name::<Text>("Text");
-    register_views(engine, max_array);
+    register_views(engine, max_array, max_string);
     register_search(engine, max_array);
     register_chunking(engine, max_array);
-    register_string_ops(engine);
+    register_string_ops(engine, max_string);
 }
 
 /// Fails when a result of exactly `n` items would exceed the array limit,
@@ -71,11 +71,34 @@ fn check_capped(n: usize, max_array: usize, what: &str, instead: &str) -> Fallib
     }
 }
 
+/// A needle or pattern argument: a string, or a Text (a line, a match).
+fn arg(value: &Dynamic) -> Fallible<String> {
+    as_text(value).map(|t| t.to_string()).ok_or_else(|| {
+        script_error(format!(
+            "expected a string or a Text, got {}",
+            value.type_name()
+        ))
+    })
+}
+
+/// The view as an owned string, refused before allocating when it would
+/// exceed the string limit (a whole multi-gigabyte context, say).
+fn owned(t: &Text, max_string: usize) -> Fallible<String> {
+    if t.len() > max_string {
+        return Err(script_error(format!(
+            "this would copy {} bytes of text into a string, more than the string limit of {max_string} bytes; \
+             work on views instead (slice, chunks, grep, matches)",
+            t.len()
+        )));
+    }
+    Ok(t.to_string())
+}
+
 fn views(v: Vec<Text>) -> Array {
     v.into_iter().map(Dynamic::from).collect()
 }
 
-fn register_views(engine: &mut Engine, max_array: usize) {
+fn register_views(engine: &mut Engine, max_array: usize, max_string: usize) {
     // Lengths and offsets are bytes everywhere, strings included, so that
     // offsets from find() and matches() slice the same text on both.
     engine.register_fn("len", |t: &mut Text| int(t.len()));
@@ -142,7 +165,7 @@ fn register_views(engine: &mut Engine, max_array: usize) {
     engine.register_get("start", |t: &mut Text| int(t.start()));
     engine.register_get("end", |t: &mut Text| int(t.end()));
     engine.register_get("len", |t: &mut Text| int(t.len()));
-    engine.register_fn("to_string", |t: &mut Text| t.to_string());
+    engine.register_fn("to_string", move |t: &mut Text| owned(t, max_string));
     engine.register_fn("to_debug", |t: &mut Text| {
         const PREVIEW: usize = 200;
         let shown = t.head(PREVIEW).to_string();
@@ -219,7 +242,9 @@ fn grep(t: &Text, re: &str, mut opts: GrepOptions, max_array: usize) -> Fallible
 }
 
 fn matches(t: &Text, re: &str, limit: Option<usize>, max_array: usize) -> Fallible<Array> {
-    let cap = limit.unwrap_or(max_array.saturating_add(1)).min(max_array.saturating_add(1));
+    let cap = limit
+        .unwrap_or(max_array.saturating_add(1))
+        .min(max_array.saturating_add(1));
     let found = t.matches(re, cap).map_err(lib_error)?;
     if limit.is_none() {
         check_capped(
@@ -249,7 +274,9 @@ fn matches(t: &Text, re: &str, limit: Option<usize>, max_array: usize) -> Fallib
 }
 
 fn find_all(t: &Text, needle: &str, limit: Option<usize>, max_array: usize) -> Fallible<Array> {
-    let cap = limit.unwrap_or(max_array.saturating_add(1)).min(max_array.saturating_add(1));
+    let cap = limit
+        .unwrap_or(max_array.saturating_add(1))
+        .min(max_array.saturating_add(1));
     let found = t.find_all(needle, cap).map_err(lib_error)?;
     if limit.is_none() {
         check_capped(
@@ -263,60 +290,76 @@ fn find_all(t: &Text, needle: &str, limit: Option<usize>, max_array: usize) -> F
 }
 
 fn register_search(engine: &mut Engine, max_array: usize) {
-    text_fn!(engine, "find", |t, needle: &str| -> Fallible<INT> {
-        Ok(t.find(needle).map_err(lib_error)?.map_or(-1, int))
+    text_fn!(engine, "find", |t, needle: Dynamic| -> Fallible<INT> {
+        Ok(t.find(&arg(&needle)?).map_err(lib_error)?.map_or(-1, int))
     });
     text_fn!(engine, "find", |t,
-                              needle: &str,
+                              needle: Dynamic,
                               from: INT|
      -> Fallible<INT> {
-        Ok(t.find_from(needle, offset(from, t.len()))
+        Ok(t.find_from(&arg(&needle)?, offset(from, t.len()))
             .map_err(lib_error)?
             .map_or(-1, int))
     });
-    text_fn!(engine, "find_all", |t, needle: &str| find_all(
-        t, needle, None, max_array
+    text_fn!(engine, "find_all", |t, needle: Dynamic| find_all(
+        t,
+        &arg(&needle)?,
+        None,
+        max_array
     ));
-    text_fn!(engine, "find_all", |t, needle: &str, limit: INT| {
+    text_fn!(engine, "find_all", |t, needle: Dynamic, limit: INT| {
         find_all(
             t,
-            needle,
+            &arg(&needle)?,
             Some(positive(limit, "find_all limit", 0)?),
             max_array,
         )
     });
-    engine.register_fn("contains", |t: &mut Text, needle: &str| {
-        t.contains(needle).map_err(lib_error)
+    engine.register_fn("contains", |t: &mut Text, needle: Dynamic| {
+        t.contains(&arg(&needle)?).map_err(lib_error)
     });
-    text_fn!(engine, "count", |t, needle: &str| -> Fallible<INT> {
-        Ok(int(t.count(needle).map_err(lib_error)?))
+    text_fn!(engine, "count", |t, needle: Dynamic| -> Fallible<INT> {
+        Ok(int(t.count(&arg(&needle)?).map_err(lib_error)?))
     });
-    text_fn!(engine, "matches", |t, re: &str| matches(
-        t, re, None, max_array
-    ));
-    text_fn!(engine, "matches", |t, re: &str, limit: INT| {
-        matches(t, re, Some(positive(limit, "matches limit", 0)?), max_array)
-    });
-    text_fn!(engine, "grep", |t, re: &str| grep(
+    text_fn!(engine, "matches", |t, re: Dynamic| matches(
         t,
-        re,
+        &arg(&re)?,
+        None,
+        max_array
+    ));
+    text_fn!(engine, "matches", |t, re: Dynamic, limit: INT| {
+        matches(
+            t,
+            &arg(&re)?,
+            Some(positive(limit, "matches limit", 0)?),
+            max_array,
+        )
+    });
+    text_fn!(engine, "grep", |t, re: Dynamic| grep(
+        t,
+        &arg(&re)?,
         GrepOptions::default(),
         max_array
     ));
-    text_fn!(engine, "grep", |t, re: &str, opts: Map| grep(
+    text_fn!(engine, "grep", |t, re: Dynamic, opts: Map| grep(
         t,
-        re,
+        &arg(&re)?,
         grep_options(&opts)?,
         max_array
     ));
-    text_fn!(engine, "count_matches", |t, re: &str| -> Fallible<INT> {
-        Ok(int(t.count_matches(re).map_err(lib_error)?))
+    text_fn!(engine, "count_matches", |t, re: Dynamic| -> Fallible<INT> {
+        Ok(int(t
+            .count_matches(arg(&re)?.as_str())
+            .map_err(lib_error)?))
     });
     text_fn!(engine, "count_matches", |t,
-                                       re: &str,
+                                       re: Dynamic,
                                        opts: Map|
      -> Fallible<INT> {
-        if let Some(other) = opts.keys().find(|k| !matches!(k.as_str(), "case_insensitive" | "ignore_case")) {
+        if let Some(other) = opts
+            .keys()
+            .find(|k| !matches!(k.as_str(), "case_insensitive" | "ignore_case"))
+        {
             return Err(script_error(format!(
                 "count_matches() takes only the option `case_insensitive`, not `{other}`"
             )));
@@ -326,10 +369,12 @@ fn register_search(engine: &mut Engine, max_array: usize) {
             case_insensitive: ci,
             ..Default::default()
         };
-        Ok(int(t.count_matches((re, opts)).map_err(lib_error)?))
+        Ok(int(t
+            .count_matches((arg(&re)?.as_str(), opts))
+            .map_err(lib_error)?))
     });
-    text_fn!(engine, "is_match", |t, re: &str| t
-        .is_match(re)
+    text_fn!(engine, "is_match", |t, re: Dynamic| t
+        .is_match(arg(&re)?.as_str())
         .map_err(lib_error));
     text_fn!(engine, "find_any", |t, needles: Array| -> Fallible<Array> {
         let strings: Vec<String> = needles
@@ -392,8 +437,8 @@ fn register_chunking(engine: &mut Engine, max_array: usize) {
         check_len(k, max_array, "parts()", "ask for fewer parts")?;
         Ok(views(t.parts(k).map_err(lib_error)?))
     });
-    text_fn!(engine, "split_on", |t, re: &str| -> Fallible<Array> {
-        let pieces = t.split_on(re).map_err(lib_error)?;
+    text_fn!(engine, "split_on", |t, re: Dynamic| -> Fallible<Array> {
+        let pieces = t.split_on(arg(&re)?.as_str()).map_err(lib_error)?;
         check_len(
             pieces.len(),
             max_array,
@@ -405,7 +450,7 @@ fn register_chunking(engine: &mut Engine, max_array: usize) {
 }
 
 /// Common string operations on `Text`, plus Python-style aliases on both.
-fn register_string_ops(engine: &mut Engine) {
+fn register_string_ops(engine: &mut Engine, max_string: usize) {
     // Concatenation and comparison with strings.
     engine.register_fn("+", |a: Text, b: &str| format!("{a}{b}"));
     engine.register_fn("+", |a: &str, b: Text| format!("{a}{b}"));
@@ -458,17 +503,26 @@ fn register_string_ops(engine: &mut Engine) {
             s.clone()
         },
     );
-    engine.register_fn("trim", |t: &mut Text| t.to_string().trim().to_string());
-    engine.register_fn("to_upper", |t: &mut Text| t.to_string().to_uppercase());
-    engine.register_fn("to_lower", |t: &mut Text| t.to_string().to_lowercase());
-    engine.register_fn("replace", |t: &mut Text, from: &str, to: &str| {
-        t.to_string().replace(from, to)
+    engine.register_fn("trim", move |t: &mut Text| -> Fallible<String> {
+        Ok(owned(t, max_string)?.trim().to_string())
     });
-    engine.register_fn("split", |t: &mut Text, sep: &str| -> Array {
-        t.to_string()
+    engine.register_fn("to_upper", move |t: &mut Text| -> Fallible<String> {
+        Ok(owned(t, max_string)?.to_uppercase())
+    });
+    engine.register_fn("to_lower", move |t: &mut Text| -> Fallible<String> {
+        Ok(owned(t, max_string)?.to_lowercase())
+    });
+    engine.register_fn(
+        "replace",
+        move |t: &mut Text, from: &str, to: &str| -> Fallible<String> {
+            Ok(owned(t, max_string)?.replace(from, to))
+        },
+    );
+    engine.register_fn("split", move |t: &mut Text, sep: &str| -> Fallible<Array> {
+        Ok(owned(t, max_string)?
             .split(sep)
             .map(|p| Dynamic::from(p.to_string()))
-            .collect()
+            .collect())
     });
     engine.register_fn("starts_with", |t: &mut Text, p: &str| {
         t.bytes().starts_with(p.as_bytes())
@@ -491,11 +545,21 @@ fn register_string_ops(engine: &mut Engine) {
     });
 
     // Python-style names, returning new values on both strings and texts.
-    text_fn!(engine, "lower", |t| t.to_string().to_lowercase());
-    text_fn!(engine, "upper", |t| t.to_string().to_uppercase());
-    text_fn!(engine, "strip", |t| t.to_string().trim().to_string());
-    text_fn!(engine, "lstrip", |t| t.to_string().trim_start().to_string());
-    text_fn!(engine, "rstrip", |t| t.to_string().trim_end().to_string());
+    text_fn!(engine, "lower", |t| -> Fallible<String> {
+        Ok(owned(t, max_string)?.to_lowercase())
+    });
+    text_fn!(engine, "upper", |t| -> Fallible<String> {
+        Ok(owned(t, max_string)?.to_uppercase())
+    });
+    text_fn!(engine, "strip", |t| -> Fallible<String> {
+        Ok(owned(t, max_string)?.trim().to_string())
+    });
+    text_fn!(engine, "lstrip", |t| -> Fallible<String> {
+        Ok(owned(t, max_string)?.trim_start().to_string())
+    });
+    text_fn!(engine, "rstrip", |t| -> Fallible<String> {
+        Ok(owned(t, max_string)?.trim_end().to_string())
+    });
     text_fn!(engine, "startswith", |t, p: &str| t
         .bytes()
         .starts_with(p.as_bytes()));
@@ -503,10 +567,10 @@ fn register_string_ops(engine: &mut Engine) {
         .bytes()
         .ends_with(p.as_bytes()));
     text_fn!(engine, "splitlines", |t| views(t.line_views()));
-    text_fn!(engine, "split", |t| -> Array {
-        t.to_string()
+    text_fn!(engine, "split", |t| -> Fallible<Array> {
+        Ok(owned(t, max_string)?
             .split_whitespace()
             .map(|p| Dynamic::from(p.to_string()))
-            .collect()
+            .collect())
     });
 }

@@ -15,7 +15,7 @@ use super::session::{Shared, STOP_TOKEN};
 use super::{api_text, api_util, Limits};
 
 /// Operations between two checks of the wall clock.
-const CLOCK_CHECK_EVERY: u64 = 4096;
+const CLOCK_CHECK_EVERY: u64 = 64;
 
 pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
     let mut engine = Engine::new();
@@ -62,7 +62,7 @@ pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
         Ok(globals.global(name))
     });
 
-    api_text::register(&mut engine, limits.max_array_len);
+    api_text::register(&mut engine, limits.max_array_len, limits.max_string_bytes);
     api_util::register(&mut engine, shared);
     register_show_vars(&mut engine, shared);
     engine

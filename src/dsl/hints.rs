@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 use regex::Regex;
 use rhai::EvalAltResult;
 
-/// Patterns over the cell's source (strings and comments blanked), checked
-/// in order; up to [`MAX_HINTS`] distinct matches are shown, most specific first.
+/// Patterns over the cell's source, with strings and comments blanked.
+/// Up to [`MAX_HINTS`] matches are shown, in this order, so the more
+/// specific patterns come first.
 const PARSE_HINTS: &[(&str, &str)] = &[
     (r"(?m)^\s*def\s+\w+\s*\(", "Rhai defines functions as `fn name(a, b) { ... }`. Functions cannot see outer variables, except `context`, `documents` and `query`; pass other values as arguments."),
     (r"(?m)^\s*(import\s+\w|from\s+\w+\s+import)", "There is no `import`: regexes, JSON and text tools are built in (matches, grep, count_matches, parse_json, to_json, counts)."),
@@ -39,6 +40,13 @@ const PARSE_HINTS: &[(&str, &str)] = &[
     (r"\braise\b", "Rhai raises errors with `throw \"message\";`."),
 ];
 
+/// Hints keyed by Rhai's own parse error messages: limits the model hit.
+const MESSAGE_HINTS: &[(&str, &str)] = &[
+    ("exceeds maximum complexity", "The sandbox limits how deeply expressions and blocks may nest: split the expression into steps held in `let` variables, or move inner blocks into functions."),
+    ("Number of functions defined exceeds", "The sandbox limits how many functions a cell may define: reuse one function with parameters, or pass closures (`|x| ...`) as values."),
+    ("'eval'", "There is no `eval` in this sandbox: write the code in the cell itself, and read data with `parse_json(s)`."),
+];
+
 /// Habits that Rhai reads as the start of a `//` comment, so they are
 /// looked for with comments kept.
 const COMMENT_HINTS: &[(&str, &str)] = &[(
@@ -50,7 +58,7 @@ const COMMENT_HINTS: &[(&str, &str)] = &[(
 /// few enough to read.
 const MAX_HINTS: usize = 3;
 
-/// Hints keyed by the error Rhai reports at run time.
+/// Hints for a variable Rhai did not find, by its name.
 const RUNTIME_NAMES: &[(&str, &str)] = &[
     ("re", "There is no `re` module: use `text.matches(pattern)`, `text.grep(pattern)`, `text.count_matches(pattern)` or `text.is_match(pattern)`."),
     ("json", "There is no `json` module: use `parse_json(s)` and `to_json(value)`."),
@@ -81,6 +89,9 @@ const TYPE_TEST: &str = "Type names are not values in Rhai: test a type with `ty
 
 const NO_SYSTEM: &str = "This sandbox has no file, process, environment or network access: the input is already loaded as `context` (and `documents`), and sub-model calls are the only way out.";
 
+const TEXT_AS_STRING: &str = "A Text is a view of the context, not a string: where a string is expected (a needle, a pattern, a map key), pass `t.to_string()` or `${t}`.";
+
+/// Hints for a function Rhai did not find, by its name.
 const RUNTIME_FUNCTIONS: &[(&str, &str)] = &[
     ("findall", "Use `text.matches(pattern)` (maps with text, start, line, groups) or `text.find_all(needle)`."),
     ("search", "Use `text.matches(pattern, 1)` for the first match, or `text.is_match(pattern)`."),
@@ -138,15 +149,22 @@ fn comment_hints() -> &'static [(Regex, &'static str)] {
 pub(crate) fn parse_hint(code: &str, message: &str) -> Option<String> {
     let with_comments = blank_strings(code, Comments::Keep);
     let without_comments = blank_strings(code, Comments::Drop);
-    let found: Vec<&str> = comment_hints()
+    let found: Vec<&str> = MESSAGE_HINTS
         .iter()
-        .filter(|(re, _)| re.is_match(&with_comments))
+        .filter(|(text, _)| message.contains(text))
+        .map(|(_, hint)| *hint)
+        .chain(
+            comment_hints()
+                .iter()
+                .filter(|(re, _)| re.is_match(&with_comments))
+                .map(|(_, hint)| *hint),
+        )
         .chain(
             parse_hints()
                 .iter()
-                .filter(|(re, _)| re.is_match(&without_comments)),
+                .filter(|(re, _)| re.is_match(&without_comments))
+                .map(|(_, hint)| *hint),
         )
-        .map(|(_, hint)| *hint)
         .take(MAX_HINTS)
         .collect();
     if !found.is_empty() {
@@ -243,6 +261,12 @@ pub(crate) fn runtime_hint(err: &EvalAltResult) -> Option<String> {
         EvalAltResult::ErrorFunctionNotFound(signature, _) => {
             let name = signature.split(['(', ' ']).next().unwrap_or("").trim();
             let base = name.rsplit('.').next().unwrap_or(name);
+            let text_argument = signature
+                .split_once('(')
+                .is_some_and(|(_, args)| args.split(", ").skip(1).any(|a| a.trim_end_matches(')') == "Text"));
+            if text_argument {
+                return Some(TEXT_AS_STRING.into());
+            }
             RUNTIME_FUNCTIONS
                 .iter()
                 .find(|(n, _)| *n == base)
@@ -252,9 +276,23 @@ pub(crate) fn runtime_hint(err: &EvalAltResult) -> Option<String> {
                         .then(|| "Check the argument types: a value may be `()` (unset) where a string or number was expected.".to_string())
                 })
         }
-        EvalAltResult::ErrorMismatchOutputType(..) | EvalAltResult::ErrorMismatchDataType(..) => {
-            Some("Rhai's `trim`, `replace`, `to_upper` and `to_lower` change a string in place; `strip()`, `lower()` and `upper()` return new values.".into())
+        EvalAltResult::ErrorMismatchDataType(expected, actual, _) => {
+            if expected == "bool" {
+                Some("Conditions must be `true` or `false`: Rhai does not treat numbers, strings or arrays as true or false; compare explicitly, e.g. `if hits.len() > 0`.".into())
+            } else if expected == "string" && actual.ends_with("Text") {
+                Some(TEXT_AS_STRING.into())
+            } else if actual == "()" {
+                Some("The value is `()`: a variable that was never set, or the result of a function that returns nothing (in-place methods such as `push`, `sort` and `pad` do; use the variable itself afterwards).".into())
+            } else {
+                None
+            }
         }
+        EvalAltResult::ErrorIndexingType(ty, _) if ty.starts_with("Text") => Some(
+            "A Text is indexed by byte ranges, `t[a..b]`; for one line use `t.line(n)`, for one byte `t.slice(i, i + 1)`.".into(),
+        ),
+        EvalAltResult::ErrorFor(_) => Some(
+            "`for` loops over an array, a range (`0..n`) or a map's `keys()`; for a text, loop over `t.lines()`, `t.chunk_lines(n)` or `t.chunks(n)`.".into(),
+        ),
         _ => None,
     }
 }

@@ -46,7 +46,9 @@ impl Default for Limits {
             cell_timeout: Duration::from_secs(120),
             max_string_bytes: 16 << 20,
             max_array_len: 4_000_000,
-            max_map_len: 1_000_000,
+            // Rhai counts map entries across every map inside an array, so
+            // an array of search results (3–5 fields each) needs room.
+            max_map_len: 20_000_000,
             max_call_depth: 64,
             max_expr_depth: 128,
             max_fn_expr_depth: 64,
@@ -58,9 +60,17 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Native stack for the thread that runs a cell: each script call level
-    /// takes 7–10 KiB, plus generous room for native functions.
+    /// Native stack for the thread that runs a cell. Each script call level
+    /// takes 7–10 KiB, but the real need is dropping values a script nested
+    /// deeply (a chain of closures each capturing the last): that recursion
+    /// is as deep as the chain, which the operation limit bounds at a few
+    /// million links. The stack is reserved address space; only the pages a
+    /// cell touches are ever committed.
     pub(crate) fn stack_bytes(&self) -> usize {
-        (16 << 20) + self.max_call_depth * (64 << 10)
+        let by_depth = (16 << 20) + self.max_call_depth * (64 << 10);
+        let by_operations = usize::try_from(self.max_operations / 8)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(640);
+        by_depth.max(by_operations).min(4 << 30)
     }
 }

@@ -84,7 +84,7 @@ impl CellOutcome {
     pub fn render(&self) -> String {
         match &self.error {
             None => self.output.clone(),
-            Some(e) if self.output == NO_OUTPUT => format!("Error: {e}"),
+            Some(e) if self.output.is_empty() || self.output == NO_OUTPUT => format!("Error: {e}"),
             Some(e) => format!("{}\nError: {e}", self.output.trim_end()),
         }
     }
@@ -307,16 +307,29 @@ impl Session {
         let engine = &self.engine;
         let scope = &mut self.scope;
         let stack = self.limits.stack_bytes();
+        let vars_before = scope.len();
         let outcome = std::thread::scope(|s| {
             std::thread::Builder::new()
                 .name("rlm-cell".into())
                 .stack_size(stack)
-                .spawn_scoped(s, || engine.eval_ast_with_scope::<Dynamic>(scope, &program))
+                .spawn_scoped(s, || {
+                    let result = engine.eval_ast_with_scope::<Dynamic>(scope, &program);
+                    if matches!(
+                        result.as_ref().map_err(|e| innermost(e)),
+                        Err(EvalAltResult::ErrorTooManyVariables(_))
+                    ) {
+                        // Otherwise every later `let` would fail too.
+                        scope.rewind(vars_before);
+                    }
+                    // Dropping replaced values can recurse as deep as the
+                    // script nested them: do it here, on the big stack.
+                    dedupe(scope);
+                    result
+                })
                 .map(|h| h.join())
         });
         self.library = program;
         self.library.clear_statements();
-        dedupe(&mut self.scope);
         match outcome {
             Err(spawn) => Err(format!("could not start the cell's thread: {spawn}")),
             Ok(Err(_panic)) => Err("internal error: the cell panicked; the session is still usable. Please report this script.".into()),
@@ -367,6 +380,22 @@ impl Session {
             }
         };
         with_location(message, err.position(), code)
+    }
+}
+
+impl Drop for Session {
+    /// Values a script built can nest deeply enough that dropping them
+    /// overflows an ordinary stack; drop the scope on a cell-sized one.
+    fn drop(&mut self) {
+        let scope = std::mem::take(&mut self.scope);
+        let stack = self.limits.stack_bytes();
+        let dropper = std::thread::Builder::new()
+            .name("rlm-drop".into())
+            .stack_size(stack)
+            .spawn(move || drop(scope));
+        if let Ok(handle) = dropper {
+            let _ = handle.join();
+        }
     }
 }
 

@@ -114,7 +114,7 @@ pub struct CallTag {
     pub depth: usize,
     /// The cell that made the call, if any.
     pub cell: Option<usize>,
-        /// The run that made the call, for nested runs.
+    /// The run that made the call, for nested runs.
     pub run: Option<String>,
     /// The task the run belongs to, when many runs share a client (`rlm batch`).
     pub scope: Option<String>,
@@ -178,12 +178,12 @@ impl LlmClient {
         let limiter = Limiter::new(config.concurrency, config.requests_per_minute);
         Ok(LlmClient {
             inner: Arc::new(Inner {
-                                http,
+                http,
                 config,
                 limiter,
                 observers: std::sync::RwLock::new(Vec::new()),
                 in_flight: std::sync::atomic::AtomicUsize::new(0),
-                                replay: None,
+                replay: None,
             }),
             ledger,
         })
@@ -196,11 +196,11 @@ impl LlmClient {
         ledger: Arc<Ledger>,
         book: Arc<crate::trace::ReplayBook>,
     ) -> Result<LlmClient, LlmError> {
-                let client = LlmClient::new(config, ledger.clone())?;
+        let client = LlmClient::new(config, ledger.clone())?;
         let inner = Arc::try_unwrap(client.inner)
             .map_err(|_| LlmError::Replay("client already shared".into()))?;
         Ok(LlmClient {
-                        inner: Arc::new(Inner {
+            inner: Arc::new(Inner {
                 replay: Some(book),
                 ..inner
             }),
@@ -212,10 +212,13 @@ impl LlmClient {
     /// counting into another ledger: a batch gives each task a child of
     /// its global ledger this way.
     pub fn with_ledger(&self, ledger: Arc<Ledger>) -> LlmClient {
-        LlmClient { inner: self.inner.clone(), ledger }
+        LlmClient {
+            inner: self.inner.clone(),
+            ledger,
+        }
     }
 
-        /// The ledger this client counts into.
+    /// The ledger this client counts into.
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
     }
@@ -256,10 +259,9 @@ impl LlmClient {
         // A replayed sub-call is counted under the model that originally answered it.
         let name = recorded_as.as_deref().unwrap_or(model.name.as_str());
         match &result {
-            Ok(c) => {
-                self.ledger
-                    .record_success(name, c.input_tokens, c.output_tokens, retries)
-            }
+            Ok(c) => self
+                .ledger
+                .record_success(name, c.input_tokens, c.output_tokens, retries),
             // Calls refused before sending cost nothing and are not errors of the model.
             Err(
                 LlmError::Budget(_) | LlmError::PromptTooLarge { .. } | LlmError::NoApiKey { .. },

@@ -86,7 +86,7 @@ impl Ledger {
         }
     }
 
-        /// A ledger of its own (for one task) that also counts into `parent`
+    /// A ledger of its own (for one task) that also counts into `parent`
     /// and obeys its budgets. It prices with the parent's table.
     pub fn child(parent: &Arc<Ledger>, budgets: Budgets) -> Ledger {
         Ledger {
