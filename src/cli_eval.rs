@@ -114,10 +114,11 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         "no model to evaluate: pass --model (and optionally --sub-model), or set RLM_MODEL"
     );
     anyhow::ensure!(args.n > 0, "--n must be at least 1");
-    let pool = if args.pool == "builtin" {
+    // niah uses no questions, so a missing default pool does not matter there.
+    let builtin = args.pool == "builtin"
+        || (family == Family::Niah && !std::path::Path::new(&args.pool).exists());
+    let pool = if builtin {
         Pool::builtin_sample()
-    } else if family == Family::Niah && !std::path::Path::new(&args.pool).exists() {
-        Pool::builtin_sample() // niah uses no questions
     } else {
         Pool::load(&args.pool).with_context(|| {
             format!(

@@ -411,7 +411,7 @@ fn recompute_pairs(task: &EvalTask, pool: &Pool) -> BTreeSet<(String, String)> {
             });
             let both: Pred = Rc::new(move |u: &[&Line]| {
                 let has = u.iter().any(|l| l.label == x || l.label == y);
-                let dated_ok = date_rule.map_or(true, |(after, cutoff)| {
+                let dated_ok = date_rule.is_none_or(|(after, cutoff)| {
                     u.iter().filter(|l| l.label == x).all(|l| {
                         let d = (l.year, l.month, l.day);
                         if after {

@@ -95,7 +95,15 @@ pub(crate) fn run_top(shared: &Arc<RunShared>, query: &str, context: &Context) -
     if let Ok(mut d) = shared.deadline.lock() {
         *d = shared.config.timeout.map(|t| started + t);
     }
-    let outcome = run_loop(shared, query, context.text(), Some(context.clone()), 0, "0", None);
+    let outcome = run_loop(
+        shared,
+        query,
+        context.text(),
+        Some(context.clone()),
+        0,
+        "0",
+        None,
+    );
     let result = finish(shared, outcome, started);
     // An interrupt that came before the run started still stops it; the one
     // that stopped this run does not carry over to the next.

@@ -55,7 +55,7 @@ pub(super) fn generate(rng: &mut Rng, target_bytes: usize, slot: usize, pool: &P
         let user_lines: Vec<Record> = profile
             .iter()
             .enumerate()
-            .flat_map(|(label, &n)| std::iter::repeat(label).take(n))
+            .flat_map(|(label, &n)| std::iter::repeat_n(label, n))
             .map(|label| draw(rng, &days, pool, user, label))
             .collect();
         let added: usize = user_lines.iter().map(|r| r.line_len(pool)).sum();
