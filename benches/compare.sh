@@ -9,6 +9,7 @@
 #   RLM_BENCH_SIZE   corpus size in bytes                (1073741824)
 #   RLM_BENCH_RUNS   runs per command; the best is kept  (3)
 #   RLM_BENCH_PY_RUNS  runs per Python command           (2)
+#   RLM_BENCH_BIN    a bench_search binary to use instead of building one
 #   CARGO_TARGET_DIR as for cargo
 #
 # Every time is the best-of-N wall time of a whole process (start, open,
@@ -17,6 +18,9 @@
 # thread (RAYON_NUM_THREADS=1). ripgrep searches a single file on one thread
 # whatever -j says; its -j1 column is there to show that. Python reads the
 # file into memory and then searches it, as a script would.
+#
+# Some hosts page out idle page cache within a minute (DAMON reclaim on
+# this kind of VM, for one), so each case re-reads its file before timing.
 #
 # The corpus comes from `bench_search gen` (benches/support/corpus.rs): it is
 # deterministic, so a cached file is reused. Delete it after changing the
@@ -30,7 +34,7 @@ RUNS=${RLM_BENCH_RUNS:-3}
 PY_RUNS=${RLM_BENCH_PY_RUNS:-2}
 TRAP_SIZE=$((64 << 20))
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET/release/examples/bench_search
+BIN=${RLM_BENCH_BIN:-$TARGET/release/examples/bench_search}
 RG=${RG:-rg}
 PYTHON=${PYTHON:-python3}
 
@@ -45,9 +49,13 @@ for tool in "$RG" "$PYTHON" /usr/bin/time awk; do
     command -v "$tool" >/dev/null || { echo "compare.sh: $tool not found" >&2; exit 1; }
 done
 mkdir -p "$DIR"
+SCRATCH=$(mktemp -d)
+trap 'rm -rf "$SCRATCH"' EXIT
 
-echo "== building bench_search"
-(cd "$ROOT" && cargo build --quiet --release --example bench_search)
+if [[ -z ${RLM_BENCH_BIN:-} ]]; then
+    echo "== building bench_search"
+    (cd "$ROOT" && nice -n 10 cargo build --quiet --release --example bench_search)
+fi
 
 # corpus SIZE FLAVOUR: path of a cached corpus file, generated on first use.
 corpus() {
@@ -66,8 +74,13 @@ corpus() {
 FILE=$(corpus "$SIZE" gen)
 TRAP_FILE=$(corpus "$TRAP_SIZE" gen_non_ascii)
 
-echo "== warming the page cache"
-cat "$FILE" "$TRAP_FILE" >/dev/null
+# warm FILE...: reads files into the page cache.
+warm() { cat "$@" >/dev/null; }
+
+read -r load _ </proc/loadavg
+if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+    echo "warning: load average is $load; other processes will make the numbers noisy" >&2
+fi
 
 declare -A TIME RSS OUT
 # measure KEY RUNS CMD...: best wall time (ns) of CMD, its peak RSS (KiB) over
@@ -77,18 +90,18 @@ measure() {
     shift 2
     for ((i = 0; i < runs; i++)); do
         t0=$(date +%s%N)
-        /usr/bin/time -f %M -o "$DIR/rss" "$@" >"$DIR/out"
+        /usr/bin/time -f %M -o "$SCRATCH/rss" "$@" >"$SCRATCH/out"
         t1=$(date +%s%N)
         if [[ -z $best ]] || ((t1 - t0 < best)); then
             best=$((t1 - t0))
-            cp "$DIR/out" "$DIR/best"
+            cp "$SCRATCH/out" "$SCRATCH/best"
         fi
-        r=$(tail -n 1 "$DIR/rss")
+        r=$(tail -n 1 "$SCRATCH/rss")
         if ((r > rss)); then rss=$r; fi
     done
     TIME[$key]=$best
     RSS[$key]=$rss
-    OUT[$key]=$(cat "$DIR/best")
+    OUT[$key]=$(cat "$SCRATCH/best")
 }
 
 # The answer in a tool's output: ours prints `result=N ...`, `rg -b -o`
@@ -115,6 +128,7 @@ py_re='import re, sys; d = open(sys.argv[1], "rb").read(); print(len(re.findall(
 run_case() {
     local name=$1 op=$2 pattern=$3 rg_flags=$4 py=$5
     echo "== $name: $pattern" >&2
+    warm "$FILE"
     measure "$name:ours" "$RUNS" "$BIN" "$op" "$pattern" "$FILE"
     measure "$name:ours1" "$RUNS" env RAYON_NUM_THREADS=1 "$BIN" "$op" "$pattern" "$FILE"
     # shellcheck disable=SC2086 # rg_flags is a list of flags
@@ -134,6 +148,7 @@ echo "== open + len" >&2
 measure open:ours "$RUNS" "$BIN" open "$FILE"
 
 echo "== Unicode word boundaries on $TRAP_FILE" >&2
+warm "$TRAP_FILE"
 measure trap:ascii "$RUNS" "$BIN" count_matches "$ING_REGEX" "$TRAP_FILE"
 measure trap:unicode "$RUNS" "$BIN" count_matches_unicode "$ING_REGEX" "$TRAP_FILE"
 measure trap:rg "$RUNS" "$RG" --count-matches -e "$ING_REGEX" "$TRAP_FILE"
@@ -142,7 +157,7 @@ measure trap:rgascii "$RUNS" "$RG" --count-matches -e '(?-u:\b)\w+ing(?-u:\b)' "
 echo
 echo "rlm search vs ripgrep $("$RG" --version | head -n 1 | cut -d' ' -f2) and $("$PYTHON" --version)"
 echo "file: $FILE ($SIZE bytes); best of $RUNS (Python: best of $PY_RUNS); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "times in seconds, whole process; ratios are how many times faster ours (all cores) is"
+echo "times in seconds, whole process; ratios are how many times faster ours is (rg/1t: ours on one thread)"
 echo
 printf '%-16s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n' \
     case ours ours-1t rg rg-j1 python rg/ours rg/1t py/ours answer

@@ -34,342 +34,36 @@ pub const GREP_PATTERN: &str = r"\b(whisky|lantern)\b";
 pub const ING_REGEX: &str = r"\w+ing\b";
 
 /// Frequent words, repeated to skew their frequency. Drawn 7 times in 8.
-const COMMON: &[&str] = &[
-    "the",
-    "the",
-    "the",
-    "the",
-    "the",
-    "the",
-    "the",
-    "of",
-    "of",
-    "of",
-    "of",
-    "and",
-    "and",
-    "and",
-    "and",
-    "to",
-    "to",
-    "to",
-    "a",
-    "a",
-    "a",
-    "in",
-    "in",
-    "in",
-    "is",
-    "is",
-    "it",
-    "it",
-    "that",
-    "that",
-    "was",
-    "was",
-    "he",
-    "she",
-    "for",
-    "on",
-    "with",
-    "as",
-    "his",
-    "her",
-    "at",
-    "by",
-    "be",
-    "this",
-    "had",
-    "not",
-    "but",
-    "from",
-    "or",
-    "have",
-    "an",
-    "they",
-    "which",
-    "one",
-    "you",
-    "were",
-    "all",
-    "we",
-    "there",
-    "when",
-    "would",
-    "their",
-    "them",
-    "then",
-    "these",
-    "other",
-    "more",
-    "into",
-    "time",
-    "only",
-    "could",
-    "some",
-    "what",
-    "about",
-    "out",
-    "up",
-    "said",
-    "been",
-    "like",
-    "over",
-    "after",
-    "him",
-    "two",
-    "than",
-    "first",
-    "man",
-    "house",
-    "night",
-    "door",
-    "room",
-    "letter",
-    "morning",
-    "nothing",
-    "something",
-    "thing",
-    "being",
-    "during",
-    "evening",
-    "going",
-    "looking",
-    "weather",
-    "mother",
-    "brother",
-    "father",
-    "together",
-    "another",
-    "whether",
-    "rather",
-    "further",
-    "theory",
-];
+const COMMON: &str = "\
+the the the the the the the of of of of and and and and to to to a a a in in in is is it it \
+that that was was he she for on with as his her at by be this had not but from or have an \
+they which one you were all we there when would their them then these other more into time \
+only could some what about out up said been like over after him two than first man house \
+night door room letter morning nothing something thing being during evening going looking \
+weather mother brother father together another whether rather further theory";
 
 /// Less frequent words, drawn uniformly 1 time in 8.
-const RARE: &[&str] = &[
-    "whisky",
-    "lantern",
-    "carriage",
-    "violin",
-    "tobacco",
-    "chemist",
-    "inspector",
-    "window",
-    "street",
-    "garden",
-    "river",
-    "bridge",
-    "station",
-    "train",
-    "ticket",
-    "cab",
-    "coat",
-    "hat",
-    "boots",
-    "umbrella",
-    "candle",
-    "fireplace",
-    "chair",
-    "table",
-    "desk",
-    "drawer",
-    "paper",
-    "pencil",
-    "ink",
-    "envelope",
-    "stamp",
-    "telegram",
-    "clock",
-    "watch",
-    "chain",
-    "ring",
-    "necklace",
-    "jewel",
-    "diamond",
-    "ruby",
-    "emerald",
-    "pearl",
-    "gold",
-    "silver",
-    "copper",
-    "iron",
-    "steel",
-    "glass",
-    "bottle",
-    "cup",
-    "plate",
-    "knife",
-    "fork",
-    "spoon",
-    "bread",
-    "cheese",
-    "apple",
-    "orange",
-    "lemon",
-    "sugar",
-    "salt",
-    "pepper",
-    "tea",
-    "coffee",
-    "wine",
-    "beer",
-    "water",
-    "milk",
-    "egg",
-    "bacon",
-    "fish",
-    "bird",
-    "dog",
-    "horse",
-    "cat",
-    "mouse",
-    "rat",
-    "snake",
-    "spider",
-    "bee",
-    "flower",
-    "tree",
-    "leaf",
-    "grass",
-    "stone",
-    "rock",
-    "sand",
-    "mud",
-    "rain",
-    "snow",
-    "wind",
-    "storm",
-    "fog",
-    "cloud",
-    "sun",
-    "moon",
-    "star",
-    "sky",
-    "sea",
-    "ship",
-    "boat",
-    "harbour",
-    "island",
-    "coast",
-    "cliff",
-    "hill",
-    "valley",
-    "forest",
-    "field",
-    "farm",
-    "village",
-    "town",
-    "city",
-    "country",
-    "empire",
-    "king",
-    "queen",
-    "prince",
-    "duke",
-    "lord",
-    "lady",
-    "doctor",
-    "lawyer",
-    "banker",
-    "clerk",
-    "servant",
-    "maid",
-    "cook",
-    "butler",
-    "soldier",
-    "sailor",
-    "captain",
-    "colonel",
-    "general",
-    "officer",
-    "constable",
-    "thief",
-    "murderer",
-    "victim",
-    "witness",
-    "suspect",
-    "clue",
-    "footprint",
-    "fingerprint",
-    "poison",
-    "pistol",
-    "revolver",
-    "rifle",
-    "dagger",
-    "rope",
-    "ladder",
-    "key",
-    "lock",
-    "safe",
-    "box",
-    "trunk",
-    "bag",
-    "purse",
-    "wallet",
-    "coin",
-    "note",
-    "cheque",
-    "bank",
-    "account",
-    "debt",
-    "loan",
-    "will",
-    "estate",
-    "heir",
-    "widow",
-    "orphan",
-    "marriage",
-    "wedding",
-    "funeral",
-    "grave",
-    "church",
-    "chapel",
-    "abbey",
-    "castle",
-    "tower",
-    "prison",
-    "court",
-    "judge",
-    "jury",
-    "verdict",
-    "sentence",
-    "crime",
-    "mystery",
-    "secret",
-    "riddle",
-    "puzzle",
-    "problem",
-    "solution",
-    "answer",
-    "question",
-    "reason",
-    "cause",
-    "effect",
-    "result",
-    "fact",
-];
+const RARE: &str = "\
+whisky lantern carriage violin tobacco chemist inspector window street garden river bridge \
+station train ticket cab coat hat boots umbrella candle fireplace chair table desk drawer \
+paper pencil ink envelope stamp telegram clock watch chain ring necklace jewel diamond ruby \
+emerald pearl gold silver copper iron steel glass bottle cup plate knife fork spoon bread \
+cheese apple orange lemon sugar salt pepper tea coffee wine beer water milk egg bacon fish \
+bird dog horse cat mouse rat snake spider bee flower tree leaf grass stone rock sand mud \
+rain snow wind storm fog cloud sun moon star sky sea ship boat harbour island coast cliff \
+hill valley forest field farm village town city country empire king queen prince duke lord \
+lady doctor lawyer banker clerk servant maid cook butler soldier sailor captain colonel \
+general officer constable thief murderer victim witness suspect clue footprint fingerprint \
+poison pistol revolver rifle dagger rope ladder key lock safe box trunk bag purse wallet \
+coin note cheque bank account debt loan will estate heir widow orphan marriage wedding \
+funeral grave church chapel abbey castle tower prison court judge jury verdict sentence \
+crime mystery secret riddle puzzle problem solution answer question reason cause effect \
+result fact";
 
 /// Accented words mixed in by [`generate`] with `non_ascii`.
-const NON_ASCII: &[&str] = &[
-    "café",
-    "naïve",
-    "Zürich",
-    "façade",
-    "über",
-    "résumé",
-    "coöperate",
-    "jalapeño",
-    "São",
-    "Müller",
-    "Ångström",
-    "crème",
-    "déjà",
-    "señor",
-    "smörgåsbord",
-    "Dvořák",
-];
+const NON_ASCII: &str = "\
+café naïve Zürich façade über résumé coöperate jalapeño São Müller Ångström crème déjà señor \
+smörgåsbord Dvořák";
 
 /// The 100 needles for the multi-literal benchmark: two present, 98 absent.
 pub fn needles() -> Vec<String> {
@@ -410,10 +104,15 @@ impl Lcg {
 /// About `size` bytes of corpus (a little more: the last line is finished),
 /// ending with a line holding [`LAST_LITERAL`]. Same `size` and flag, same bytes.
 pub fn generate(size: usize, non_ascii: bool) -> Vec<u8> {
-    let mut rng = Lcg(0x5eed_0f_c0ff_ee);
+    let mut lines = Lines {
+        rng: Lcg(0x5eed_0fc0_ffee),
+        common: COMMON.split_whitespace().collect(),
+        rare: RARE.split_whitespace().collect(),
+        non_ascii: non_ascii.then(|| NON_ASCII.split_whitespace().collect()),
+    };
     let mut out = Vec::with_capacity(size + 256);
     while out.len() < size {
-        line(&mut rng, non_ascii, &mut out);
+        lines.push(&mut out);
     }
     out.extend_from_slice(b"And that was the last of ");
     out.extend_from_slice(LAST_LITERAL.as_bytes());
@@ -421,36 +120,51 @@ pub fn generate(size: usize, non_ascii: bool) -> Vec<u8> {
     out
 }
 
-/// Appends one sentence and its newline.
-fn line(rng: &mut Lcg, non_ascii: bool, out: &mut Vec<u8>) {
-    let words = 6 + rng.below(9);
-    for i in 0..words {
-        if i > 0 {
-            out.extend_from_slice(if rng.below(12) == 0 { b", " } else { b" " });
+/// The state of [`generate`]: its random numbers and word lists.
+struct Lines {
+    rng: Lcg,
+    common: Vec<&'static str>,
+    rare: Vec<&'static str>,
+    non_ascii: Option<Vec<&'static str>>,
+}
+
+impl Lines {
+    /// Appends one sentence and its newline.
+    fn push(&mut self, out: &mut Vec<u8>) {
+        let words = 6 + self.rng.below(9);
+        for i in 0..words {
+            if i > 0 {
+                let comma = self.rng.below(12) == 0;
+                out.extend_from_slice(if comma { b", " } else { b" " });
+            }
+            let word = self.word();
+            let at = out.len();
+            out.extend_from_slice(word.as_bytes());
+            if i == 0 {
+                out[at] = out[at].to_ascii_uppercase();
+            }
         }
-        let word = if non_ascii && rng.below(40) == 0 {
-            NON_ASCII[rng.below(NON_ASCII.len() as u64) as usize]
-        } else if rng.below(8) == 0 {
-            RARE[rng.below(RARE.len() as u64) as usize]
-        } else {
-            COMMON[rng.below(COMMON.len() as u64) as usize]
+        match self.rng.below(100_000) {
+            0 | 1 => {
+                out.extend_from_slice(b" said ");
+                out.extend_from_slice(RARE_LITERAL.as_bytes());
+            }
+            2 | 3 => {
+                let id = self.rng.below(1_000_000);
+                out.extend_from_slice(format!(" ZQX{id}").as_bytes());
+            }
+            _ => {}
+        }
+        out.extend_from_slice(b".\n");
+    }
+
+    fn word(&mut self) -> &'static str {
+        let rng = &mut self.rng;
+        let list = match &self.non_ascii {
+            Some(accented) if rng.below(40) == 0 => accented,
+            _ if rng.below(8) == 0 => &self.rare,
+            _ => &self.common,
         };
-        let at = out.len();
-        out.extend_from_slice(word.as_bytes());
-        if i == 0 {
-            out[at] = out[at].to_ascii_uppercase();
-        }
+        list[rng.below(list.len() as u64) as usize]
     }
-    match rng.below(100_000) {
-        0 | 1 => {
-            out.extend_from_slice(b" said ");
-            out.extend_from_slice(RARE_LITERAL.as_bytes());
-        }
-        2 | 3 => {
-            let id = rng.below(1_000_000);
-            out.extend_from_slice(format!(" ZQX{id}").as_bytes());
-        }
-        _ => {}
-    }
-    out.extend_from_slice(b".\n");
 }
