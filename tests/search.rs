@@ -262,3 +262,43 @@ fn searches_across_documents_of_a_multi_file_context() {
         ["needle in one\n", "two\nneedle in two\n"]
     );
 }
+
+#[test]
+fn find_any_with_many_needles_agrees_with_aho_corasick() {
+    // Over 64 needles the search switches engines; results must not change,
+    // including leftmost-first preference among overlapping needles.
+    let s = big_text();
+    let t = Text::from(s.as_str());
+    let mut needles: Vec<String> = vec![
+        "the".into(),
+        "theatre".into(),
+        "th".into(),
+        "alpha beta".into(),
+        "id=12".into(),
+        "id=1".into(),
+    ];
+    needles.extend((0..80).map(|i| format!("id={}7 ", i * 13)));
+    needles.push("the".into()); // a duplicate reports the first index
+    let ac = aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(&needles)
+        .unwrap();
+    let expected: Vec<(usize, usize, usize)> = ac
+        .find_iter(s.as_bytes())
+        .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+        .collect();
+    let got: Vec<(usize, usize, usize)> = t
+        .find_any(&needles, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.needle, m.start, m.end))
+        .collect();
+    assert!(expected.len() > 10_000);
+    assert_eq!(got.len(), expected.len());
+    assert!(
+        got == expected,
+        "first difference at {:?}",
+        got.iter().zip(&expected).position(|(a, b)| a != b)
+    );
+    assert_eq!(t.find_any(&needles, 7).unwrap().len(), 7);
+}
