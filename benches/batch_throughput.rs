@@ -82,18 +82,12 @@ fn main() {
             },
         );
         let tasks: Vec<Task> = (0..TASKS)
-            .map(|i| Task {
-                id: format!("t{i}"),
-                query: "How many x?".into(),
-                context: TaskContext::Inline("x".repeat(i % 7 + 1)),
-                model: None,
-                sub_model: None,
-                max_iterations: None,
-                max_depth: None,
-                timeout_s: None,
-                max_llm_calls: None,
-                max_tokens: None,
-                max_cost_usd: None,
+            .map(|i| {
+                Task::new(
+                    format!("t{i}"),
+                    "How many x?",
+                    TaskContext::Inline("x".repeat(i % 7 + 1)),
+                )
             })
             .collect();
         let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ use rlm::batch::{
 };
 use rlm::driver::RunConfig;
 use rlm::dsl::Limits;
-use rlm::llm::{Ledger, LlmClient, ModelSpec};
+use rlm::llm::ModelSpec;
 
 use super::{LoadArgs, ModelArgs};
 
@@ -93,16 +93,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let (out, existing) = ResultsFile::open(&args.out)
         .with_context(|| format!("opening results file {}", args.out.display()))?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let ledger = Arc::new(Ledger::new(
-        settings.prices.clone(),
-        settings.budgets.clone(),
-    ));
-    let client = LlmClient::new(settings.llm.clone(), ledger)?;
+    let super::Models { runtime, client } = super::Models::new(&settings)?;
     let base = RunConfig {
         model: ModelSpec::parse(settings.model.as_deref().unwrap_or("gpt-5")),
         sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -14,7 +14,7 @@ use rlm::batch::{BatchOptions, BatchRunner, ResultsFile, Task, TaskContext};
 use rlm::driver::RunConfig;
 use rlm::dsl::Limits;
 use rlm::eval::{self, EvalTask, Family, Pool};
-use rlm::llm::{CallOptions, CallTag, ChatRequest, Ledger, LlmClient, ModelSpec};
+use rlm::llm::{CallOptions, CallTag, ChatRequest, LlmClient, ModelSpec};
 use rlm::stats::BYTES_PER_TOKEN;
 
 use super::{LoadArgs, ModelArgs};
@@ -129,16 +129,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let tasks = eval::generate(family, args.seed, args.n, &lengths, &pool)?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let ledger = Arc::new(Ledger::new(
-        settings.prices.clone(),
-        settings.budgets.clone(),
-    ));
-    let client = LlmClient::new(settings.llm.clone(), ledger)?;
+    let super::Models { runtime, client } = super::Models::new(&settings)?;
     let model = ModelSpec::parse(settings.model.as_deref().unwrap_or_default());
 
     let mut attempts = run_rlm(&args, &settings, &runtime, &client, &tasks)?;
@@ -202,18 +193,12 @@ fn run_rlm(
     );
     let batch: Vec<Task> = tasks
         .iter()
-        .map(|t| Task {
-            id: t.id.clone(),
-            query: t.query.clone(),
-            context: TaskContext::Inline(t.context.clone()),
-            model: None,
-            sub_model: None,
-            max_iterations: None,
-            max_depth: None,
-            timeout_s: None,
-            max_llm_calls: None,
-            max_tokens: None,
-            max_cost_usd: None,
+        .map(|t| {
+            Task::new(
+                t.id.clone(),
+                t.query.clone(),
+                TaskContext::Inline(t.context.clone()),
+            )
         })
         .collect();
     let summary =

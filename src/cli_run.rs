@@ -53,11 +53,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let ctx = args.load.builder().open(&args.context)?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = super::runtime()?;
     let config = RunConfig {
         model: ModelSpec::parse(settings.model.as_deref().unwrap_or("replay")),
         sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),

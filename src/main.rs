@@ -123,19 +123,24 @@ impl ModelArgs {
     }
 }
 
-/// A tokio runtime and a client, when a run calls models.
-struct Models {
-    runtime: tokio::runtime::Runtime,
-    client: LlmClient,
+/// The runtime every command's model calls run on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// A tokio runtime and a client with a fresh ledger, when a command calls models.
+pub(crate) struct Models {
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) client: LlmClient,
 }
 
 impl Models {
-    fn new(settings: &Settings) -> anyhow::Result<Models> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
+    pub(crate) fn new(settings: &Settings) -> anyhow::Result<Models> {
+        let runtime = runtime()?;
         let ledger = Arc::new(Ledger::new(
             settings.prices.clone(),
             settings.budgets.clone(),

@@ -22,6 +22,25 @@ pub struct Task {
     pub max_cost_usd: Option<f64>,
 }
 
+impl Task {
+    /// A task with no per-task overrides of the batch's settings.
+    pub fn new(id: impl Into<String>, query: impl Into<String>, context: TaskContext) -> Task {
+        Task {
+            id: id.into(),
+            query: query.into(),
+            context,
+            model: None,
+            sub_model: None,
+            max_iterations: None,
+            max_depth: None,
+            timeout_s: None,
+            max_llm_calls: None,
+            max_tokens: None,
+            max_cost_usd: None,
+        }
+    }
+}
+
 /// Where a task's context comes from.
 #[derive(Debug, Clone)]
 pub enum TaskContext {
