@@ -35,12 +35,22 @@ fn stats_of_a_directory_as_json() {
 #[test]
 fn zero_byte_stdin_and_piped_stdin() {
     let out = rlm(&["stats", "-"], b"");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("size:       0 bytes") && text.contains("lines:      0"), "{text}");
+    assert!(
+        text.contains("size:       0 bytes") && text.contains("lines:      0"),
+        "{text}"
+    );
     let out = rlm(&["stats", "-", "--json"], b"one\ntwo\n");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["bytes"].as_u64(), v["lines"].as_u64()), (Some(8), Some(2)));
+    assert_eq!(
+        (v["bytes"].as_u64(), v["lines"].as_u64()),
+        (Some(8), Some(2))
+    );
 }
 
 #[test]
@@ -48,5 +58,8 @@ fn a_missing_path_exits_2_naming_it() {
     let out = rlm(&["stats", "/no/such/corpus"], b"");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/no/such/corpus") && err.contains("no such file"), "{err}");
+    assert!(
+        err.contains("/no/such/corpus") && err.contains("no such file"),
+        "{err}"
+    );
 }
