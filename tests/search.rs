@@ -302,3 +302,55 @@ fn find_any_with_many_needles_agrees_with_aho_corasick() {
     );
     assert_eq!(t.find_any(&needles, 7).unwrap().len(), 7);
 }
+
+#[test]
+fn bounded_word_counts_agree_with_the_regex_crate_on_edge_cases() {
+    // `\bWORD\b` is counted by a memmem fast path; it must agree with the
+    // regex engine everywhere: overlaps, underscores, digits, non-ASCII
+    // neighbours, line and unit boundaries.
+    let pieces = [
+        "the",
+        "thethe",
+        "the_",
+        "_the",
+        "the1",
+        "1the",
+        "éthe",
+        "theé",
+        "the.",
+        "(the)",
+        "\r\nthe\r\n",
+        "the\n",
+        "Theo",
+        "them",
+        "the the",
+    ];
+    let mut s = String::new();
+    let mut state: u64 = 3;
+    while s.len() < 5 << 20 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        s.push_str(pieces[(state >> 33) as usize % pieces.len()]);
+        s.push(if state % 7 == 0 { '\n' } else { ' ' });
+    }
+    let t = Text::from(s.as_str());
+    for word in ["the", "the1", "_the"] {
+        let pattern = format!(r"\b{word}\b");
+        let expected = regex::Regex::new(&format!(r"(?-u:\b){word}(?-u:\b)"))
+            .unwrap()
+            .find_iter(&s)
+            .count();
+        assert!(expected > 1000, "{word}");
+        assert_eq!(
+            t.count_matches(pattern.as_str()).unwrap(),
+            expected,
+            "{word}"
+        );
+        assert_eq!(
+            t.matches(pattern.as_str(), usize::MAX).unwrap().len(),
+            expected,
+            "{word}"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::text::{strip_terminator, Text};
 
-use super::pattern::{Pattern, PatternOptions};
+use super::pattern::{is_word_byte, Pattern, PatternOptions};
 
 /// Anything that names a regex: a `&str` (default options), a `&str` with
 /// options, or an already compiled [`Pattern`].
@@ -229,6 +229,21 @@ impl Text {
     /// Number of non-overlapping matches of `pattern`. Cost: O(n), parallel.
     pub fn count_matches(&self, pattern: impl IntoPattern) -> Result<usize> {
         let pattern = pattern.into_pattern()?;
+        if let Some(word) = &pattern.bounded_word {
+            let finder = memchr::memmem::Finder::new(word);
+            return self.count_units(true, |unit| {
+                let bytes = unit.bytes;
+                finder
+                    .find_iter(bytes)
+                    .filter(|&i| {
+                        let before = i.checked_sub(1).and_then(|j| bytes.get(j));
+                        let after = bytes.get(i + word.len());
+                        !before.is_some_and(|&b| is_word_byte(b))
+                            && !after.is_some_and(|&b| is_word_byte(b))
+                    })
+                    .count()
+            });
+        }
         let re = &pattern.regex;
         self.count_units(!pattern.crosses_lines, |unit| {
             re.find_iter(unit.bytes)
