@@ -71,6 +71,39 @@ impl Limits {
         let by_operations = usize::try_from(self.max_operations / 8)
             .unwrap_or(usize::MAX)
             .saturating_mul(640);
-        by_depth.max(by_operations).min(4 << 30)
+        let wanted = by_depth.max(by_operations).min(4 << 30);
+        // A machine with little memory and strict overcommit may refuse to
+        // reserve that much; then fall back to what call depth needs.
+        if stack_reservable(wanted) {
+            wanted
+        } else {
+            by_depth
+        }
     }
+}
+
+/// Whether a thread with a `bytes` stack can be started here (probed once per size).
+fn stack_reservable(bytes: usize) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static PROBED: OnceLock<Mutex<HashMap<usize, bool>>> = OnceLock::new();
+    let probed = PROBED.get_or_init(Default::default);
+    if let Some(&ok) = probed
+        .lock()
+        .ok()
+        .and_then(|p| p.get(&bytes).copied())
+        .as_ref()
+    {
+        return ok;
+    }
+    let ok = std::thread::Builder::new()
+        .name("rlm-stack-probe".into())
+        .stack_size(bytes)
+        .spawn(|| ())
+        .map(|h| h.join().is_ok())
+        .unwrap_or(false);
+    if let Ok(mut p) = probed.lock() {
+        p.insert(bytes, ok);
+    }
+    ok
 }
