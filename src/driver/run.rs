@@ -232,6 +232,7 @@ fn run_loop(
             max_depth: config.max_depth,
         },
     );
+    let documents = view.documents();
     shared.trace(
         "run_start",
         run_id,
@@ -253,8 +254,8 @@ fn run_loop(
                 "bytes": view.len(),
                 "estimated_tokens": crate::stats::estimate_tokens(view.len()),
                 "lines": view.line_count(),
-                "documents": view.documents().len(),
-                "names": view.documents().iter().take(10).map(|d| d.name().to_string()).collect::<Vec<_>>(),
+                "documents": documents.len(),
+                "names": documents.iter().take(10).map(|d| d.name().to_string()).collect::<Vec<_>>(),
             },
             "system_prompt_bytes": system.len(),
         }),

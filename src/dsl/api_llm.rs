@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Engine, Map, INT};
+use rhai::{Array, Dynamic, Engine, Map};
 use tokio::task::JoinSet;
 
-use super::convert::{as_text, display, script_error, Fallible};
+use super::convert::{as_text, display, from_json, script_error, Fallible};
 use super::session::Shared;
 use crate::llm::{CallOptions, CallTag, ChatRequest, LlmClient, ModelSpec};
 use crate::Text;
@@ -227,32 +227,23 @@ pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>, access: Option
     );
     let a = access.clone();
     engine.register_fn("usage", move || -> Map {
-        let mut map = Map::new();
-        let Some(access) = a.as_ref() else { return map };
+        let Some(access) = a.as_ref() else {
+            return Map::new();
+        };
         let ledger = access.client.ledger();
-        let t = ledger.totals();
-        let int = |n: u64| Dynamic::from(INT::try_from(n).unwrap_or(INT::MAX));
-        map.insert("calls".into(), int(t.calls));
-        map.insert("input_tokens".into(), int(t.input_tokens));
-        map.insert("output_tokens".into(), int(t.output_tokens));
-        map.insert("errors".into(), int(t.errors));
-        map.insert("retries".into(), int(t.retries));
-        map.insert("cost_usd".into(), Dynamic::from(t.cost_usd));
-        let by_model: Map = ledger
-            .by_model()
-            .into_iter()
-            .map(|(name, u)| {
-                let mut m = Map::new();
-                m.insert("calls".into(), int(u.calls));
-                m.insert("input_tokens".into(), int(u.input_tokens));
-                m.insert("output_tokens".into(), int(u.output_tokens));
-                m.insert("errors".into(), int(u.errors));
-                m.insert("retries".into(), int(u.retries));
-                m.insert("cost_usd".into(), Dynamic::from(u.cost_usd));
-                (name.into(), Dynamic::from(m))
-            })
-            .collect();
-        map.insert("by_model".into(), by_model.into());
-        map
+        // The ledger's own serialized form, less the `priced` flag scripts have no use for.
+        let mut by_model = serde_json::to_value(ledger.by_model()).unwrap_or_default();
+        if let Some(models) = by_model.as_object_mut() {
+            for usage in models.values_mut() {
+                if let Some(u) = usage.as_object_mut() {
+                    u.remove("priced");
+                }
+            }
+        }
+        let mut usage = serde_json::to_value(ledger.totals()).unwrap_or_default();
+        if let Some(u) = usage.as_object_mut() {
+            u.insert("by_model".into(), by_model);
+        }
+        from_json(usage).try_cast::<Map>().unwrap_or_default()
     });
 }
