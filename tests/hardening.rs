@@ -1,0 +1,432 @@
+//! Hardening through the real binary: signals mid-run and mid-batch, a full
+//! disk under `--trace`, `--out` and standard output, and API keys swept
+//! from every output a user or a log collector can see.
+//!
+//! A loopback [`MockServer`] plays the models. Synchronisation is by
+//! polling what the server has seen (bounded waits), never by sleeping a
+//! guessed amount.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use rlm::testing::{MockServer, Reply, Request};
+
+/// How long any wait may take before the test fails instead of hanging.
+/// Generous: the machine may be busy building or running other tests.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+fn is_root(req: &Request) -> bool {
+    req.system()
+        .is_some_and(|s| s.contains("You are the root of a Recursive Language Model"))
+}
+
+fn code(body: &str) -> String {
+    format!("Here is the next step.\n```rhai\n{body}\n```")
+}
+
+/// The binary, run in `dir` (so no stray `rlm.toml` is read) with no model
+/// settings or keys inherited from the environment.
+fn rlm(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rlm"));
+    c.current_dir(dir);
+    for var in [
+        "RLM_MODEL",
+        "RLM_SUB_MODEL",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "RLM_MAX_LLM_CALLS",
+        "RLM_MAX_TOKENS",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+/// Every line of a JSONL file, each required to be whole JSON.
+fn jsonl(path: &Path) -> Vec<Value> {
+    let body =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert!(
+        body.is_empty() || body.ends_with('\n'),
+        "{} ends with a torn line",
+        path.display()
+    );
+    body.lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {l}", path.display()))
+        })
+        .collect()
+}
+
+/// Polls `ready` until it holds; fails the test after [`PATIENCE`].
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child whose stdout and stderr go to files, so they can be read after
+/// it exits without a reader thread.
+struct Spawned {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+fn spawn(mut cmd: Command, dir: &Path, name: &str) -> Spawned {
+    let (stdout, stderr) = (
+        dir.join(format!("{name}.stdout")),
+        dir.join(format!("{name}.stderr")),
+    );
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout).unwrap())
+        .stderr(File::create(&stderr).unwrap())
+        .spawn()
+        .expect("spawn the rlm binary");
+    Spawned {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+impl Spawned {
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (bounded) for the exit; returns the code, stdout and stderr.
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "rlm did not exit; stderr so far:\n{}",
+                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (
+            status.code(),
+            std::fs::read_to_string(&self.stdout).unwrap(),
+            std::fs::read_to_string(&self.stderr).unwrap(),
+        )
+    }
+}
+
+fn no_panic(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "rlm panicked:\n{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Signals
+// ---------------------------------------------------------------------------
+
+/// One root turn fanning out four sub-calls; it would submit their answers.
+const FAN_OUT: &str = r#"let answers = llm_batch(["slow a", "slow b", "slow c", "slow d"]);
+submit(answers);"#;
+
+/// `rlm run` stopped by `signal` while its cell waits on sub-calls that never answer.
+fn interrupt_a_run(signal: &str, output: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, trace) = (dir.path().join("ctx.txt"), dir.path().join("trace.jsonl"));
+    std::fs::write(&ctx, "a\nb\nc\nd\n").unwrap();
+    let server = MockServer::start(|req| {
+        if is_root(req) {
+            Reply::openai_text(&code(FAN_OUT), 100, 10)
+        } else {
+            Reply::Hang
+        }
+    });
+    let subs = |s: &MockServer| s.requests().iter().filter(|r| !is_root(r)).count();
+    let mut cmd = rlm(dir.path());
+    cmd.args([
+        "run",
+        "--model",
+        "gpt-5",
+        "--sub-model",
+        "gpt-5-mini",
+        "--base-url",
+        &server.openai_url(),
+        "--max-retries",
+        "0",
+        "--query",
+        "What is in it?",
+        "--output",
+        output,
+    ])
+    .arg("--context")
+    .arg(&ctx)
+    .arg("--trace")
+    .arg(&trace);
+    let child = spawn(cmd, dir.path(), "run");
+    wait_until("all four sub-calls are in flight", || subs(&server) == 4);
+    child.signal(signal);
+    let (code, stdout, stderr) = child.finish();
+
+    assert_eq!(code, Some(130), "stdout: {stdout}\nstderr: {stderr}");
+    no_panic(&stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // The run stopped where it was: no further root turn was asked for.
+    assert_eq!(server.requests().iter().filter(|r| is_root(r)).count(), 1);
+    if output == "json" {
+        let result: Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        assert_eq!(result["status"], "interrupted", "{result}");
+        assert!(result["answer"].is_null(), "{result}");
+        assert_eq!(result["usage"]["gpt-5"]["calls"], 1, "{result}");
+    } else {
+        assert!(stdout.trim().is_empty(), "no answer to print: {stdout}");
+    }
+
+    let events = jsonl(&trace);
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(names.first(), Some(&"run_start"), "{names:?}");
+    assert_eq!(names.last(), Some(&"final"), "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "final").count(), 1);
+    let last = &events[events.len() - 1];
+    assert_eq!(last["status"], "interrupted", "{last}");
+    assert_eq!(last["iterations"], 1, "{last}");
+    let cell = events
+        .iter()
+        .find(|e| e["event"] == "cell")
+        .expect("the interrupted cell is traced");
+    assert!(
+        cell["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("interrupted")),
+        "{cell}"
+    );
+    assert!(cell["submitted"].is_null(), "{cell}");
+}
+
+#[test]
+fn sigint_mid_run_exits_130_with_a_complete_trace() {
+    interrupt_a_run("INT", "text");
+}
+
+#[test]
+fn sigterm_mid_run_exits_130_with_a_complete_trace_and_json_result() {
+    interrupt_a_run("TERM", "json");
+}
+
+/// Six tasks: `fast` ones finish, `slow` ones hang in their sub-call.
+/// With two workers, t0 and t1 finish, t2 and t3 hang, t4 and t5 wait.
+fn batch_tasks(dir: &Path) -> PathBuf {
+    let kinds = ["fast", "fast", "slow", "slow", "fast", "fast"];
+    let mut lines = String::new();
+    for (i, kind) in kinds.iter().enumerate() {
+        let task = serde_json::json!({
+            "id": format!("t{i}"),
+            "query": "What is the first line?",
+            "context_text": format!("{kind}-{i}\n"),
+        });
+        lines.push_str(&format!("{task}\n"));
+    }
+    let path = dir.join("tasks.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+/// Root: ask the sub-model about the first line and submit its answer.
+/// Sub-model: echo the prompt, or hang on `slow` prompts when `hang` is set.
+fn batch_server(hang: bool) -> MockServer {
+    MockServer::start(move |req| {
+        if is_root(req) {
+            return Reply::openai_text(
+                &code("let a = llm_query(`about ${context.line(1)}`);\nsubmit(a);"),
+                100,
+                10,
+            );
+        }
+        let prompt = req.prompt();
+        if hang && prompt.contains("slow") {
+            Reply::Hang
+        } else {
+            Reply::openai_text(&format!("seen {prompt}"), 10, 2)
+        }
+    })
+}
+
+fn batch_command(dir: &Path, server: &MockServer, tasks: &Path, out: &Path) -> Command {
+    let mut cmd = rlm(dir);
+    cmd.arg("batch")
+        .arg(tasks)
+        .arg("--out")
+        .arg(out)
+        .args([
+            "--model",
+            "gpt-5",
+            "--sub-model",
+            "gpt-5-mini",
+            "--base-url",
+            &server.openai_url(),
+            "--max-retries",
+            "0",
+            "--jobs",
+            "2",
+        ])
+        .arg("--trace-dir")
+        .arg(dir.join("traces"));
+    cmd
+}
+
+fn by_id(rows: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for r in rows {
+        m.entry(r["id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(r.clone());
+    }
+    m
+}
+
+fn interrupt_a_batch(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = batch_tasks(dir.path());
+    let out = dir.path().join("out.jsonl");
+    let server = batch_server(true);
+    let hanging = |s: &MockServer| {
+        s.requests()
+            .iter()
+            .filter(|r| !is_root(r) && r.prompt().contains("slow"))
+            .count()
+    };
+    let child = spawn(
+        batch_command(dir.path(), &server, &tasks, &out),
+        dir.path(),
+        "batch",
+    );
+    wait_until("t0 and t1 are written and t2, t3 hang", || {
+        hanging(&server) == 2 && std::fs::read_to_string(&out).is_ok_and(|s| s.lines().count() == 2)
+    });
+    child.signal(signal);
+    let (code, stdout, stderr) = child.finish();
+
+    assert_eq!(code, Some(130), "stdout: {stdout}\nstderr: {stderr}");
+    no_panic(&stderr);
+    assert!(
+        stderr.contains("re-run the same command to resume"),
+        "{stderr}"
+    );
+    assert!(stdout.trim().is_empty(), "{stdout}");
+    let rows = jsonl(&out);
+    let ids = by_id(&rows);
+    assert_eq!(
+        ids.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["t0", "t1", "t2", "t3"],
+        "finished and interrupted tasks are written, unstarted ones are not"
+    );
+    for (id, n) in [("t0", 0), ("t1", 1)] {
+        let r = &ids[id][0];
+        assert_eq!(r["status"], "submitted", "{r}");
+        assert_eq!(r["answer"], format!("seen about fast-{n}"), "{r}");
+    }
+    for id in ["t2", "t3"] {
+        let r = &ids[id][0];
+        assert_eq!(r["status"], "interrupted", "{r}");
+        assert!(r["answer"].is_null(), "{r}");
+    }
+    for (id, status) in [
+        ("t0", "submitted"),
+        ("t1", "submitted"),
+        ("t2", "interrupted"),
+        ("t3", "interrupted"),
+    ] {
+        let events = jsonl(&dir.path().join("traces").join(format!("{id}.jsonl")));
+        let last = events.last().unwrap();
+        assert_eq!(
+            (&last["event"], &last["status"]),
+            (&Value::from("final"), &Value::from(status)),
+            "{id}: {last}"
+        );
+    }
+    assert!(!dir.path().join("traces/t4.jsonl").exists());
+
+    // Resume, against a provider that now answers everything: only the
+    // interrupted and unstarted tasks run; finished ones are not asked again.
+    let server = batch_server(false);
+    let o = batch_command(dir.path(), &server, &tasks, &out)
+        .output()
+        .unwrap();
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("ran 4 (4 submitted), 2 already done"),
+        "{stderr}"
+    );
+    let asked: BTreeSet<String> = server
+        .requests()
+        .iter()
+        .filter(|r| !is_root(r))
+        .map(|r| r.prompt())
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "about fast-4",
+            "about fast-5",
+            "about slow-2",
+            "about slow-3"
+        ]
+        .map(String::from)
+        .into(),
+    );
+    assert_eq!(server.requests().iter().filter(|r| is_root(r)).count(), 4);
+    let ids = by_id(&jsonl(&out));
+    assert_eq!(ids.len(), 6);
+    for (id, rows) in &ids {
+        let expected = if matches!(id.as_str(), "t2" | "t3") {
+            2
+        } else {
+            1
+        };
+        assert_eq!(rows.len(), expected, "{id}: {rows:?}");
+        let last = rows.last().unwrap();
+        assert_eq!(last["status"], "submitted", "{last}");
+        assert!(
+            last["answer"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("seen about ")),
+            "{last}"
+        );
+    }
+}
+
+#[test]
+fn sigint_mid_batch_keeps_finished_results_and_resumes_the_rest() {
+    interrupt_a_batch("INT");
+}
+
+#[test]
+fn sigterm_mid_batch_keeps_finished_results_and_resumes_the_rest() {
+    interrupt_a_batch("TERM");
+}
