@@ -23,6 +23,9 @@ pub struct ResultLine {
     pub cost_usd: f64,
     pub wall_s: f64,
     pub error: Option<String>,
+    /// Set when the task's trace (`--trace-dir`) could not be fully written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_error: Option<String>,
 }
 
 impl ResultLine {
@@ -50,12 +53,26 @@ pub struct ResultsFile {
 impl ResultsFile {
     /// Opens (creating if needed) the results file and reads the results
     /// already in it, by id (the last line of an id wins).
+    ///
+    /// Only a regular file is read back. A device or a pipe (`/dev/stdout`,
+    /// `/dev/full`, a FIFO) is opened for appending alone: reading one could
+    /// block forever or, like `/dev/zero` and `/dev/full`, never end.
     pub fn open(path: &Path) -> std::io::Result<(ResultsFile, HashMap<String, ResultLine>)> {
+        let regular = std::fs::metadata(path).map_or(true, |m| m.is_file());
         let mut file = OpenOptions::new()
-            .read(true)
+            .read(regular)
             .append(true)
             .create(true)
             .open(path)?;
+        if !regular {
+            return Ok((
+                ResultsFile {
+                    path: path.to_path_buf(),
+                    file: Mutex::new(file),
+                },
+                HashMap::new(),
+            ));
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         let mut done = HashMap::new();
