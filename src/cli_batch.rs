@@ -1,6 +1,6 @@
 //! `rlm batch`: many tasks, one results file, resumable and shardable.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -87,6 +87,12 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         "--cell-timeout must be a positive number of seconds"
     );
     if let Some(dir) = &args.trace_dir {
+        // create_dir_all on a file says only "File exists".
+        anyhow::ensure!(
+            !dir.exists() || dir.is_dir(),
+            "--trace-dir {} exists and is not a directory",
+            dir.display()
+        );
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating trace directory {}", dir.display()))?;
     }
@@ -124,7 +130,10 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     );
     let summary = run_with_progress(&runtime, &runner, tasks, &out, &existing, args.quiet);
     print_summary(&summary, bad.len(), &out);
-    Ok(ExitCode::from(if summary.interrupted {
+    Ok(ExitCode::from(if summary.results_error.is_some() {
+        // Not 130: nobody interrupted it, and a script must not take it for Ctrl-C.
+        1
+    } else if summary.interrupted {
         130
     } else if summary.ran > summary.submitted {
         3
@@ -196,6 +205,13 @@ pub fn run_with_progress(
 }
 
 fn print_summary(s: &BatchSummary, bad_lines: usize, out: &ResultsFile) {
+    let stopped = if s.results_error.is_some() {
+        " (stopped: the results file cannot be written)"
+    } else if s.interrupted {
+        " (interrupted: re-run the same command to resume)"
+    } else {
+        ""
+    };
     eprintln!(
         "rlm batch: {} tasks: ran {} ({} submitted), {} already done, {} in other shards, {} bad lines; {:.1}s, {} tokens, ${:.4}{}",
         s.tasks,
@@ -207,19 +223,37 @@ fn print_summary(s: &BatchSummary, bad_lines: usize, out: &ResultsFile) {
         s.wall_s,
         s.input_tokens + s.output_tokens,
         s.cost_usd,
-        if s.interrupted { " (interrupted: re-run the same command to resume)" } else { "" }
+        stopped
     );
     for (reason, n) in &s.failures {
         eprintln!("  {n:>6}  {reason}");
     }
+    if let Some((id, first)) = s.trace_errors.first() {
+        eprintln!(
+            "rlm: warning: {} task trace(s) are incomplete; the first, task {id}: {first}",
+            s.trace_errors.len()
+        );
+    }
+    if let Some(e) = &s.results_error {
+        eprintln!("rlm: error: {e}");
+    }
     if !s.unwritten.is_empty() {
         eprintln!(
-            "rlm: {} result(s) could not be written to {}; here they are:",
+            "rlm: {} result(s) could not be written to {}; they follow on standard output",
             s.unwritten.len(),
             out.path().display()
         );
-        for line in &s.unwritten {
-            println!("{line}");
+        // Standard output may be the same full disk; then say so rather than panic.
+        let mut stdout = std::io::stdout().lock();
+        let written = s
+            .unwritten
+            .iter()
+            .try_for_each(|line| writeln!(stdout, "{line}"))
+            .and_then(|()| stdout.flush());
+        if let Err(e) = written {
+            eprintln!(
+                "rlm: error: writing those results to standard output: {e}; they are lost, re-run the same command once there is space"
+            );
         }
     }
 }

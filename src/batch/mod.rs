@@ -74,10 +74,16 @@ pub struct BatchSummary {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub wall_s: f64,
-    /// Whether the batch was interrupted before it finished.
+    /// Whether the batch stopped before it finished: interrupted, or
+    /// stopped because results could not be written.
     pub interrupted: bool,
-    /// Results that could not be written (e.g. a full disk), as JSON lines.
+    /// Why the results file could not be written (the first error), e.g. a
+    /// full disk. The batch stops starting tasks once this happens.
+    pub results_error: Option<String>,
+    /// Results that could not be written, as JSON lines.
     pub unwritten: Vec<String>,
+    /// Per-task traces that could not be fully written, as `(id, error)`.
+    pub trace_errors: Vec<(String, String)>,
 }
 
 /// Runs tasks and appends their results. See the module docs.
@@ -201,11 +207,20 @@ impl BatchRunner {
                         } else {
                             *s.failures.entry(result.status.clone()).or_default() += 1;
                         }
+                        if let Some(e) = &result.trace_error {
+                            s.trace_errors.push((result.id.clone(), e.clone()));
+                        }
                         if let Err(e) = write {
                             // Nothing is lost: the line goes back to the caller to print.
                             s.unwritten
                                 .push(serde_json::to_string(&result).unwrap_or_default());
-                            *s.failures.entry(format!("results file: {e}")).or_default() += 1;
+                            if s.results_error.is_none() {
+                                s.results_error = Some(format!(
+                                    "writing results to {}: {e}",
+                                    out.path().display()
+                                ));
+                            }
+                            // Every later result would fail too; stop spending on them.
                             self.cancelled.store(true, Ordering::SeqCst);
                         }
                     }
@@ -256,6 +271,7 @@ impl BatchRunner {
             cost_usd: 0.0,
             wall_s: started.elapsed().as_secs_f64(),
             error: Some(e),
+            trace_error: None,
         };
         let ctx = match self.context(task) {
             Ok(c) => c,
@@ -322,6 +338,7 @@ impl BatchRunner {
             cost_usd: result.cost_usd,
             wall_s: result.wall_s,
             error: result.error,
+            trace_error: result.trace_error,
         }
     }
 }
