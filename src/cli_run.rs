@@ -1,7 +1,7 @@
 //! `rlm run`: the recursive loop from the command line, with progress,
 //! signals and exit codes.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -88,7 +88,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stop.store(true, Ordering::SeqCst);
         bar.finish_and_clear();
     }
-    report(&result, args.output, args.quiet)?;
+    if let Err(e) = report(&result, args.output, args.quiet) {
+        // The answer is what the run was for: losing it is a failure, whatever the status.
+        eprintln!("rlm: error: {e:#}");
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::from(result.status.exit_code()))
 }
 
@@ -156,37 +160,44 @@ fn spawn_progress(rlm: &Rlm) -> (indicatif::ProgressBar, Arc<std::sync::atomic::
     (bar, stop)
 }
 
+/// Prints the answer (or the JSON result) on standard output, then the
+/// status and any errors on standard error.
+///
+/// Fails when standard output cannot be written (a full disk, a closed
+/// pipe), where `println!` would panic; standard error is still written.
 fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Result<()> {
-    match format {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(result).context("serializing the result")?
-        ),
-        OutputFormat::Text => {
-            if let Some(answer) = &result.answer_text {
-                println!("{answer}");
-            }
-            if !quiet {
-                let kind = match result.answer_kind {
-                    Some(rlm::driver::AnswerKind::Prose) => {
-                        " (answer taken from the model's prose, not submitted)"
-                    }
-                    _ => "",
-                };
-                eprintln!(
-                    "rlm: {}{kind} after {} turns in {:.1}s; {} calls, {} tokens, ${:.4}",
-                    serde_json::to_value(result.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    result.iterations,
-                    result.wall_s,
-                    result.totals.calls,
-                    result.totals.input_tokens + result.totals.output_tokens,
-                    result.cost_usd
-                );
-            }
+    let answer = match format {
+        OutputFormat::Json => {
+            Some(serde_json::to_string_pretty(result).context("serializing the result")?)
         }
+        OutputFormat::Text => result.answer_text.clone(),
+    };
+    let printed = match answer {
+        Some(text) => {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{text}").and_then(|()| stdout.flush())
+        }
+        None => Ok(()),
+    };
+    if matches!(format, OutputFormat::Text) && !quiet {
+        let kind = match result.answer_kind {
+            Some(rlm::driver::AnswerKind::Prose) => {
+                " (answer taken from the model's prose, not submitted)"
+            }
+            _ => "",
+        };
+        eprintln!(
+            "rlm: {}{kind} after {} turns in {:.1}s; {} calls, {} tokens, ${:.4}",
+            serde_json::to_value(result.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            result.iterations,
+            result.wall_s,
+            result.totals.calls,
+            result.totals.input_tokens + result.totals.output_tokens,
+            result.cost_usd
+        );
     }
     if let Some(e) = &result.error {
         eprintln!("rlm: {e}");
@@ -194,5 +205,5 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
     if let Some(e) = &result.trace_error {
         eprintln!("rlm: warning: {e}");
     }
-    Ok(())
+    printed.context("writing the answer to standard output")
 }
