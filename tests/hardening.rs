@@ -430,3 +430,254 @@ fn sigint_mid_batch_keeps_finished_results_and_resumes_the_rest() {
 fn sigterm_mid_batch_keeps_finished_results_and_resumes_the_rest() {
     interrupt_a_batch("TERM");
 }
+
+// ---------------------------------------------------------------------------
+// A full disk
+// ---------------------------------------------------------------------------
+
+/// `/dev/full` fails every write with ENOSPC, like a full disk.
+fn dev_full() -> Option<&'static Path> {
+    let path = Path::new("/dev/full");
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("skipped: this system has no /dev/full to stand in for a full disk");
+        None
+    }
+}
+
+/// A root that asks the sub-model once and submits the answer.
+fn one_call_server() -> MockServer {
+    MockServer::start(|req| {
+        if is_root(req) {
+            Reply::openai_text(&code(r#"submit(llm_query("the answer?"));"#), 100, 10)
+        } else {
+            Reply::openai_text("forty-two", 10, 2)
+        }
+    })
+}
+
+fn run_command(dir: &Path, server: &MockServer) -> Command {
+    let ctx = dir.join("ctx.txt");
+    std::fs::write(&ctx, "some context\n").unwrap();
+    let mut cmd = rlm(dir);
+    cmd.args([
+        "run",
+        "--model",
+        "gpt-5",
+        "--sub-model",
+        "gpt-5-mini",
+        "--base-url",
+        &server.openai_url(),
+        "--max-retries",
+        "0",
+        "--query",
+        "What is the answer?",
+    ])
+    .arg("--context")
+    .arg(&ctx);
+    cmd
+}
+
+#[test]
+fn a_run_whose_trace_disk_is_full_still_answers_and_warns() {
+    let Some(full) = dev_full() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_call_server();
+
+    let o = run_command(dir.path(), &server)
+        .arg("--trace")
+        .arg(full)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    no_panic(&stderr);
+    assert_eq!(stdout, "forty-two\n");
+    let warning = stderr
+        .lines()
+        .find(|l| l.starts_with("rlm: warning:"))
+        .unwrap_or_else(|| panic!("no warning about the trace:\n{stderr}"));
+    assert!(
+        warning.contains("/dev/full") && warning.contains("No space left on device"),
+        "{warning}"
+    );
+
+    let o = run_command(dir.path(), &server)
+        .args(["--output", "json", "--trace"])
+        .arg(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let result: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(result["answer"], "forty-two");
+    assert!(
+        result["trace_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/dev/full") && e.contains("No space left on device")),
+        "{result}"
+    );
+}
+
+#[test]
+fn a_run_whose_standard_output_is_full_fails_clearly_instead_of_panicking() {
+    let Some(full) = dev_full() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let server = one_call_server();
+    for output in ["text", "json"] {
+        let o = run_command(dir.path(), &server)
+            .args(["--output", output, "--trace"])
+            .arg(&trace)
+            .stdout(File::options().write(true).open(full).unwrap())
+            .output()
+            .unwrap();
+        let stderr = text(&o.stderr);
+        no_panic(&stderr);
+        assert_eq!(o.status.code(), Some(1), "{output}: {stderr}");
+        assert!(
+            stderr.contains("rlm: error: writing the answer to standard output")
+                && stderr.contains("No space left on device"),
+            "{output}: {stderr}"
+        );
+        // The trace, on another disk, still holds the answer.
+        let events = jsonl(&trace);
+        let last = events.last().unwrap();
+        assert_eq!(
+            (&last["event"], &last["answer"]),
+            (&Value::from("final"), &Value::from("forty-two"))
+        );
+    }
+}
+
+fn three_tasks(dir: &Path) -> PathBuf {
+    let tasks = dir.join("tasks.jsonl");
+    let lines: String = (0..3)
+        .map(|i| format!("{{\"id\": \"t{i}\", \"query\": \"q\", \"context_text\": \"x\"}}\n"))
+        .collect();
+    std::fs::write(&tasks, lines).unwrap();
+    tasks
+}
+
+fn simple_batch(dir: &Path, server: &MockServer, tasks: &Path, out: &Path) -> Command {
+    let mut cmd = rlm(dir);
+    cmd.arg("batch").arg(tasks).arg("--out").arg(out).args([
+        "--model",
+        "gpt-5",
+        "--sub-model",
+        "gpt-5-mini",
+        "--base-url",
+        &server.openai_url(),
+        "--max-retries",
+        "0",
+        "--jobs",
+        "1",
+    ]);
+    cmd
+}
+
+#[test]
+fn a_batch_whose_results_disk_is_full_stops_and_says_so() {
+    let Some(full) = dev_full() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = three_tasks(dir.path());
+    let server = one_call_server();
+    let o = simple_batch(dir.path(), &server, &tasks, full)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    no_panic(&stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("rlm: error:"))
+        .unwrap_or_else(|| panic!("no error line:\n{stderr}"));
+    assert!(
+        error.contains("/dev/full") && error.contains("No space left on device"),
+        "{error}"
+    );
+    assert!(
+        !stderr.contains("interrupted"),
+        "nobody interrupted it: {stderr}"
+    );
+    // The first result could not be written, so no further task was started
+    // (one root call), and that result is on standard output, whole.
+    assert_eq!(server.requests().iter().filter(|r| is_root(r)).count(), 1);
+    let rescued: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(rescued.len(), 1, "{stdout}");
+    assert_eq!(
+        (
+            &rescued[0]["id"],
+            &rescued[0]["status"],
+            &rescued[0]["answer"]
+        ),
+        (
+            &Value::from("t0"),
+            &Value::from("submitted"),
+            &Value::from("forty-two")
+        )
+    );
+}
+
+#[test]
+fn a_batch_whose_trace_disk_is_full_finishes_and_warns() {
+    let Some(full) = dev_full() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = three_tasks(dir.path());
+    let out = dir.path().join("out.jsonl");
+    let server = one_call_server();
+
+    // A trace directory that is a device is refused before any call.
+    let o = simple_batch(dir.path(), &server, &tasks, &out)
+        .arg("--trace-dir")
+        .arg(full)
+        .output()
+        .unwrap();
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--trace-dir /dev/full exists and is not a directory"),
+        "{stderr}"
+    );
+    assert!(server.requests().is_empty());
+
+    // One task's trace lands on the full disk: the batch finishes, and
+    // that task's result and the summary say its trace is incomplete.
+    let traces = dir.path().join("traces");
+    std::fs::create_dir(&traces).unwrap();
+    std::os::unix::fs::symlink(full, traces.join("t1.jsonl")).unwrap();
+    let o = simple_batch(dir.path(), &server, &tasks, &out)
+        .arg("--trace-dir")
+        .arg(&traces)
+        .output()
+        .unwrap();
+    let stderr = text(&o.stderr);
+    no_panic(&stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "rlm: warning: 1 task trace(s) are incomplete; the first, task t1: writing trace"
+        ) && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    let rows = by_id(&jsonl(&out));
+    assert_eq!(rows.len(), 3);
+    for (id, rows) in &rows {
+        let r = &rows[0];
+        assert_eq!(r["answer"], "forty-two", "{r}");
+        if id == "t1" {
+            assert!(
+                r["trace_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("No space left on device")),
+                "{r}"
+            );
+        } else {
+            assert!(r.get("trace_error").is_none(), "{r}");
+            assert_eq!(jsonl(&traces.join(format!("{id}.jsonl"))).len(), 6);
+        }
+    }
+}
