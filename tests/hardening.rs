@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -679,5 +680,344 @@ fn a_batch_whose_trace_disk_is_full_finishes_and_warns() {
             assert!(r.get("trace_error").is_none(), "{r}");
             assert_eq!(jsonl(&traces.join(format!("{id}.jsonl"))).len(), 6);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------
+
+/// Fake keys, long and distinctive, so a leak of any 8-character piece shows.
+const OPENAI_KEY: &str = "sk-test-Zq7HvR2mWx9KpL4nJ8bT5cY3dF6gQ0sE";
+const ANTHROPIC_KEY: &str = "sk-ant-api03-Mu8Xe1Wk6Ro4Ty9Pa2Ls7Dn3Vb5Hc0Jf";
+
+/// Fails if `output` holds either key or any 8-character run of one.
+fn assert_no_key(label: &str, output: &str) {
+    for key in [OPENAI_KEY, ANTHROPIC_KEY] {
+        for start in 0..=key.len() - 8 {
+            let fragment = &key[start..start + 8];
+            assert!(
+                !output.contains(fragment),
+                "{label} leaks {fragment:?} of a key:\n{output}"
+            );
+        }
+    }
+}
+
+/// Sub-calls that fail the ways providers and proxies echo keys back.
+fn echo_key(req: &Request) -> Reply {
+    if req.path.ends_with("/messages") {
+        return Reply::status_json(
+            401,
+            serde_json::json!({"type": "error", "error": {"type": "authentication_error",
+                "message": format!("invalid x-api-key: {ANTHROPIC_KEY}")}}),
+        );
+    }
+    let raw = |status: u16, body: String| Reply::Raw {
+        status,
+        headers: Vec::new(),
+        body: body.into_bytes(),
+    };
+    match req.prompt().as_str() {
+        "echo-401" => Reply::error(
+            401,
+            &format!("Incorrect API key provided: {OPENAI_KEY}. Also seen as sk-test-****************Q0sE."),
+        ),
+        "echo-500" => Reply::error(500, &format!("upstream failed for key {OPENAI_KEY}")),
+        "echo-502" => raw(
+            502,
+            format!("<html><body>Bad gateway. Authorization: Bearer {OPENAI_KEY}</body></html>"),
+        ),
+        "echo-malformed" => raw(200, format!("not json; key={OPENAI_KEY}")),
+        other => Reply::openai_text(&format!("fine: {other}"), 10, 2),
+    }
+}
+
+/// Root turns that drive every sub-call failure, then try to reach the
+/// environment from scripts, then let an error end a cell, then submit.
+fn sweep_turn(turn: usize) -> String {
+    match turn {
+        1 => code(
+            r#"print(llm_batch(["echo-401", "echo-500", "echo-502", "echo-malformed", "ok"]));
+print(llm_batch(["echo-anthropic"], #{model: "anthropic:claude-test"}));"#,
+        ),
+        2 => [
+            r#"print(env("OPENAI_API_KEY"));"#,
+            r#"import "/proc/self/environ" as e; print(e);"#,
+            r#"print(`${OPENAI_API_KEY} ${ANTHROPIC_API_KEY}`);"#,
+        ]
+        .map(code)
+        .join("\n"),
+        3 => code(r#"let x = llm_query("echo-401"); print(x);"#),
+        _ => code(r#"submit("swept");"#),
+    }
+}
+
+/// The sweep's server: root turns by number, except a root that refuses
+/// queries containing `REFUSE` with the key echoed, on either protocol.
+fn sweep_server() -> MockServer {
+    MockServer::start(|req| {
+        let first_user = req.json()["messages"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+            .to_string();
+        if !is_root(req) {
+            return echo_key(req);
+        }
+        if first_user.contains("REFUSE") {
+            return if req.path.ends_with("/messages") {
+                Reply::error(500, &format!("overloaded, key {ANTHROPIC_KEY}"))
+            } else {
+                Reply::error(401, &format!("Incorrect API key provided: {OPENAI_KEY}"))
+            };
+        }
+        Reply::openai_text(&sweep_turn(req.message_count().div_ceil(2)), 100, 10)
+    })
+}
+
+/// The binary running `command` with both keys set, every log switch a
+/// user might try, and the loopback server for both protocols.
+fn keyed(dir: &Path, server: &MockServer, command: &str) -> Command {
+    let mut c = rlm(dir);
+    c.arg(command)
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env("RUST_LOG", "trace")
+        .env("RUST_BACKTRACE", "full")
+        .env("RLM_LOG", "debug")
+        .args(["--base-url", &server.openai_url()])
+        .args(["--anthropic-base-url", &server.url()])
+        .args(["--max-retries", "0"]);
+    c
+}
+
+/// Everything a process printed, labelled.
+fn outputs(label: &str, o: &std::process::Output) -> [(String, String); 2] {
+    [
+        (format!("{label} stdout"), text(&o.stdout)),
+        (format!("{label} stderr"), text(&o.stderr)),
+    ]
+}
+
+#[test]
+fn no_key_or_key_fragment_reaches_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx.txt");
+    std::fs::write(&ctx, "alpha\nbeta\n").unwrap();
+    let server = sweep_server();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let run = |args: &[&str], trace: Option<&Path>| {
+        let mut c = keyed(dir.path(), &server, "run");
+        c.args(args).arg("--context").arg(&ctx);
+        if let Some(t) = trace {
+            c.arg("--trace").arg(t);
+        }
+        c.output().unwrap()
+    };
+
+    // A run through every sub-call failure, env probes and a failing cell.
+    let trace = dir.path().join("run.jsonl");
+    let o = run(
+        &[
+            "--model",
+            "gpt-5",
+            "--sub-model",
+            "gpt-5-mini",
+            "--query",
+            "Sweep.",
+            "--output",
+            "json",
+        ],
+        Some(&trace),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let result: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(result["answer"], "swept");
+    assert_eq!(result["usage"]["gpt-5-mini"]["errors"], 5, "{result}");
+    let events = jsonl(&trace);
+    let sub_errors: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "sub_call")
+        .filter_map(|e| e["error"].as_str())
+        .collect();
+    for status in [
+        "HTTP 401",
+        "HTTP 500",
+        "HTTP 502",
+        "malformed",
+        "claude-test: HTTP 401",
+    ] {
+        assert!(
+            sub_errors.iter().any(|e| e.contains(status)),
+            "no {status} error traced: {sub_errors:?}"
+        );
+    }
+    // The echoes really carried the key: they arrive scrubbed (a malformed
+    // body is not quoted at all).
+    assert!(
+        sub_errors
+            .iter()
+            .all(|e| e.contains("[redacted]") || e.contains("malformed")),
+        "{sub_errors:?}"
+    );
+    let cells: Vec<&Value> = events.iter().filter(|e| e["event"] == "cell").collect();
+    assert_eq!(
+        cells.len(),
+        6,
+        "turn 1, three env probes, the failing call, submit"
+    );
+    assert!(
+        cells[1..5].iter().all(|c| c["error"].is_string()),
+        "scripts reached the environment: {cells:?}"
+    );
+    seen.extend(outputs("run", &o));
+    seen.push(("run trace".into(), std::fs::read_to_string(&trace).unwrap()));
+
+    // Root failures: OpenAI 401 in JSON, Anthropic 500 in text.
+    let o = run(
+        &[
+            "--model",
+            "gpt-5",
+            "--query",
+            "REFUSE me",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let result: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        result["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HTTP 401") && e.contains("[redacted]")),
+        "{result}"
+    );
+    seen.extend(outputs("refused run (json)", &o));
+    let trace = dir.path().join("refused.jsonl");
+    let o = run(
+        &["--model", "anthropic:claude-root", "--query", "REFUSE me"],
+        Some(&trace),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("HTTP 500"), "{}", text(&o.stderr));
+    seen.extend(outputs("refused run (text)", &o));
+    seen.push((
+        "refused trace".into(),
+        std::fs::read_to_string(&trace).unwrap(),
+    ));
+
+    // A batch with the same sweep as one task and a refused root as another.
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(
+        &tasks,
+        "{\"id\": \"sweep\", \"query\": \"Sweep.\", \"context_text\": \"alpha\"}\n{\"id\": \"refused\", \"query\": \"REFUSE me\", \"context_text\": \"beta\"}\n",
+    )
+    .unwrap();
+    let (out, traces) = (dir.path().join("out.jsonl"), dir.path().join("traces"));
+    let o = keyed(dir.path(), &server, "batch")
+        .arg(&tasks)
+        .arg("--out")
+        .arg(&out)
+        .arg("--trace-dir")
+        .arg(&traces)
+        .args(["--model", "gpt-5", "--sub-model", "gpt-5-mini"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let rows = by_id(&jsonl(&out));
+    assert_eq!(rows["sweep"][0]["answer"], "swept");
+    assert!(rows["refused"][0]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("HTTP 401") && e.contains("[redacted]")));
+    seen.extend(outputs("batch", &o));
+    seen.push((
+        "batch results".into(),
+        std::fs::read_to_string(&out).unwrap(),
+    ));
+    for id in ["sweep", "refused"] {
+        let path = traces.join(format!("{id}.jsonl"));
+        seen.push((
+            format!("batch trace {id}"),
+            std::fs::read_to_string(path).unwrap(),
+        ));
+    }
+
+    // A script run directly, whose call fails and ends it with an error.
+    let script = dir.path().join("probe.rhai");
+    std::fs::write(
+        &script,
+        r#"print(llm_batch(["echo-401", "echo-502"])); llm_query("echo-500");"#,
+    )
+    .unwrap();
+    for output in ["text", "json"] {
+        let o = keyed(dir.path(), &server, "exec")
+            .arg(&script)
+            .arg("--context")
+            .arg(&ctx)
+            .args(["--sub-model", "gpt-5-mini", "--output", output])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("HTTP 500"), "{}", text(&o.stderr));
+        seen.extend(outputs(&format!("exec ({output})"), &o));
+    }
+
+    // The keys were sent, so their absence everywhere else means something.
+    let requests = server.requests();
+    assert!(requests
+        .iter()
+        .any(|r| r.header("authorization") == Some(&format!("Bearer {OPENAI_KEY}"))));
+    assert!(requests
+        .iter()
+        .any(|r| r.header("x-api-key") == Some(ANTHROPIC_KEY)));
+    // Nor do echoed keys travel on to the root model in cell outputs.
+    for r in &requests {
+        seen.push((format!("request {} body", r.index), text(&r.body)));
+    }
+    for (label, output) in &seen {
+        assert_no_key(label, output);
+    }
+}
+
+#[test]
+fn debug_formatting_of_configs_and_clients_never_shows_a_key() {
+    use rlm::config::{Overrides, Settings};
+    use rlm::llm::{ApiKey, Ledger, LlmClient, LlmConfig, PriceTable};
+
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("rlm.toml");
+    std::fs::write(&empty, "").unwrap();
+    let overrides = Overrides {
+        config: Some(empty),
+        ..Overrides::default()
+    };
+    let settings = Settings::resolve_with(&overrides, |name| match name {
+        "OPENAI_API_KEY" => Some(OPENAI_KEY.to_string()),
+        "ANTHROPIC_API_KEY" => Some(format!("  {ANTHROPIC_KEY}\n")),
+        _ => None,
+    })
+    .unwrap();
+    assert!(settings.llm.openai_api_key.is_some() && settings.llm.anthropic_api_key.is_some());
+    let config = LlmConfig {
+        openai_api_key: ApiKey::new(OPENAI_KEY),
+        ..settings.llm.clone()
+    };
+    let client = LlmClient::new(
+        config.clone(),
+        Arc::new(Ledger::new(PriceTable::default(), Default::default())),
+    )
+    .unwrap();
+    let key = ApiKey::new(ANTHROPIC_KEY).unwrap();
+    for (label, shown) in [
+        ("Settings", format!("{settings:?} {settings:#?}")),
+        ("LlmConfig", format!("{config:?} {config:#?}")),
+        ("LlmClient", format!("{client:?} {client:#?}")),
+        ("ApiKey", format!("{key} {key:?} {key:#?}")),
+    ] {
+        assert!(shown.contains("redacted"), "{label}: {shown}");
+        assert_no_key(label, &shown);
     }
 }
