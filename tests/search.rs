@@ -354,3 +354,24 @@ fn bounded_word_counts_agree_with_the_regex_crate_on_edge_cases() {
         );
     }
 }
+
+/// Found by the `text_ops` fuzz target: an empty view has one position, and
+/// the regex engine matches `^`, `$` and the empty pattern there.
+#[test]
+fn empty_views_have_one_match_position_like_the_regex_engine() {
+    let empty = Text::from("");
+    for pattern in ["", "^", "$", "^$", "x*"] {
+        let found: Vec<(usize, usize)> = empty
+            .matches(pattern, 10)
+            .unwrap()
+            .iter()
+            .map(|m| (m.start, m.end))
+            .collect();
+        assert_eq!(found, vec![(0, 0)], "pattern {pattern:?}");
+        assert_eq!(empty.count_matches(pattern).unwrap(), 1);
+    }
+    assert!(empty.matches("a", 10).unwrap().is_empty());
+    // An empty slice in the middle of a text is an empty view too.
+    let mid = Text::from("ab\ncd\n").slice(3, 3);
+    assert_eq!(mid.matches("^", 10).unwrap().len(), 1);
+}

@@ -291,6 +291,20 @@ impl ContextBuilder {
     }
 }
 
+/// Lays in-memory documents end to end, as files would be.
+pub(super) fn layout_owned(documents: impl IntoIterator<Item = (String, Vec<u8>)>) -> Context {
+    let inputs = documents
+        .into_iter()
+        .map(|(name, bytes)| Input {
+            name,
+            path: None,
+            bytes: Arc::new(bytes),
+            stamp: None,
+        })
+        .collect();
+    layout(inputs, Vec::new())
+}
+
 /// Lays inputs end to end, with a header line before each when there are several.
 fn layout(inputs: Vec<Input>, skipped: Vec<Skipped>) -> Context {
     let headers = inputs.len() > 1;

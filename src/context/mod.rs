@@ -100,6 +100,21 @@ impl Context {
         }
     }
 
+    /// A context over several in-memory documents, laid end to end with a
+    /// `==> name <==` header line before each, as files are.
+    ///
+    /// ```
+    /// let ctx = rlm::Context::from_documents([
+    ///     ("a.txt".to_string(), b"one\n".to_vec()),
+    ///     ("b.txt".to_string(), b"two".to_vec()),
+    /// ]);
+    /// assert_eq!(ctx.documents()[1].to_string(), "two");
+    /// assert_eq!(ctx.text().line(3).unwrap().to_string(), "==> b.txt <==");
+    /// ```
+    pub fn from_documents(documents: impl IntoIterator<Item = (String, Vec<u8>)>) -> Context {
+        load::layout_owned(documents)
+    }
+
     /// The whole context as one view.
     pub fn text(&self) -> Text {
         Text::whole(self.store.clone())

@@ -82,6 +82,15 @@ impl Text {
                 at = to;
             }
         }
+        if units.is_empty() {
+            // An empty view still has one position: `^`, `$` and the empty
+            // pattern match there, as they do for the regex engine itself.
+            units.push(Unit {
+                start: self.start,
+                bytes: &[],
+                last: true,
+            });
+        }
         if let Some(u) = units.last_mut() {
             u.last = true;
         }
