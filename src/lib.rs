@@ -50,6 +50,8 @@ pub mod config;
 pub mod driver;
 pub mod dsl;
 pub mod eval;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod llm;
 pub mod stats;
 pub mod testing;
