@@ -203,6 +203,9 @@ fn run_rlm(
         .collect();
     let summary =
         super::cli_batch::run_with_progress(runtime, &runner, batch, &out, &existing, args.quiet);
+    if let Some(e) = &summary.results_error {
+        anyhow::bail!("{e}; the scores need every result written");
+    }
     anyhow::ensure!(
         !summary.interrupted,
         "interrupted; re-run with the same --out to resume"

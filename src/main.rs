@@ -14,6 +14,12 @@ use rlm::dsl::{Limits, LlmAccess, SessionBuilder};
 use rlm::llm::{Ledger, LlmClient, ModelSpec};
 use rlm::stats::ContextStats;
 
+/// musl's own allocator takes a global lock and falls far behind under
+/// rayon's parallel scans; the static (musl) build uses mimalloc instead.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli_batch;
 mod cli_eval;
 mod cli_run;
@@ -206,7 +212,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Run many tasks from a JSONL file, appending results; resumable and shardable.
     ///
-    /// Exit status: 0 all tasks submitted, 3 some did not, 2 bad arguments, 130 interrupted.
+    /// Exit status: 0 all tasks submitted, 3 some did not, 1 results file cannot be
+    /// written, 2 bad arguments, 130 interrupted.
     Batch(Box<cli_batch::BatchArgs>),
     /// Generate a benchmark family (niah, oolong, pairs), run it, score it the paper's way.
     Eval(Box<cli_eval::EvalArgs>),
