@@ -23,6 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cli_batch;
 mod cli_eval;
 mod cli_run;
+mod cli_sigbus;
 use rlm::ContextBuilder;
 
 #[derive(Parser)]
@@ -264,6 +265,7 @@ pub(crate) struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    cli_sigbus::install();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -65,7 +65,8 @@ pub enum RunStatus {
     Timeout,
     /// The run was interrupted (Ctrl-C, SIGTERM).
     Interrupted,
-    /// The root model could not be reached or kept failing.
+    /// The root model could not be reached or kept failing, or the
+    /// context's files changed on disk during the run.
     Failed,
 }
 

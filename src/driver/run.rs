@@ -399,6 +399,11 @@ fn run_loop(
                     "submitted": cell.submitted.as_ref().map(|a| &a.value),
                 }),
             );
+            if cell.context_changed {
+                outcome.status = RunStatus::Failed;
+                outcome.error = cell.error;
+                return end_child(shared, outcome, run_id, depth, started);
+            }
             if let Some(answer) = cell.submitted {
                 outcome.answer = Some((answer.value, answer.text));
                 outcome.kind = Some(AnswerKind::Submitted);

@@ -75,6 +75,10 @@ pub struct CellOutcome {
     pub error: Option<String>,
     /// The answer, if the cell called `submit`.
     pub submitted: Option<Answer>,
+    /// The context's files changed on disk before or while the cell ran
+    /// (`error` says which and how). Nothing the script does can fix that,
+    /// so a run should stop rather than let the model try again.
+    pub context_changed: bool,
     /// How long the cell ran.
     pub duration: Duration,
 }
@@ -249,7 +253,8 @@ impl Session {
             .origin
             .as_ref()
             .map_or(Ok(()), Context::check_unchanged);
-        let result = match unchanged {
+        let mut context_changed = unchanged.is_err();
+        let mut result = match unchanged {
             Err(e) => Err(format!("{e}")),
             Ok(()) => match self.engine.compile_with_scope(&self.scope, code) {
                 Err(e) => Err(describe_parse_error(&e, code)),
@@ -257,6 +262,16 @@ impl Session {
             },
         };
 
+        if !context_changed {
+            // A file rewritten while the cell ran may have mixed old and new
+            // bytes into its results.
+            if let Some(Err(e)) = self.origin.as_ref().map(Context::check_unchanged) {
+                context_changed = true;
+                result = Err(format!(
+                    "{e} (while this cell ran: its results may mix old and new contents)"
+                ));
+            }
+        }
         let (mut output, truncated) = self
             .set_output(None)
             .map_or((String::new(), false), OutputBuffer::render);
@@ -288,6 +303,7 @@ impl Session {
             truncated,
             error,
             submitted,
+            context_changed,
             duration: started.elapsed(),
         }
     }
