@@ -452,3 +452,29 @@ fn deeply_nested_values_are_dropped_without_overflowing_the_stack() {
         }
     }
 }
+
+/// No script-visible name reaches a limit: not engine setters, not a
+/// `limits` object, not shadowing the functions the host checks with.
+#[test]
+fn scripts_cannot_raise_their_own_limits() {
+    let mut s = session(small_limits());
+    for code in [
+        "set_max_operations(0)",
+        "engine.set_max_operations(0)",
+        "set_max_string_size(0)",
+        "limits.max_operations = 0",
+        "this.max_operations = 0",
+        "Limits(#{max_operations: 0})",
+    ] {
+        let out = s.run_cell(code);
+        assert!(out.error.is_some(), "{code} should fail: {}", out.output);
+    }
+    // Shadowing names the host might consult changes nothing.
+    let out = s.run_cell(
+        "fn on_progress(n) { true }\nfn sleep(x) { }\nfn check_unchanged() { }\nlet limits = #{max_operations: 1000000000000};",
+    );
+    assert_eq!(out.error, None);
+    // The operation limit still holds after every attempt.
+    assert_stopped(&mut s, "let i = 0; loop { i += 1; }", &["operations"]);
+    assert_stopped(&mut s, "let s = \"x\"; loop { s += s; }", &["string"]);
+}
