@@ -193,7 +193,13 @@ fn check_lines(text: &Text, all: &[u8], n: usize, m: usize) {
     }
     let span = text.lines(n % (count + 2), m % (count + 2));
     assert_eq!(&*span.bytes(), &all[span.start()..span.end()]);
-    assert!(text.line_of(n * 13 % (all.len() + 1)) <= count.max(1));
+    let offset = n * 13 % (all.len() + 1);
+    let expected = memchr::memchr_iter(b'\n', &all[..offset]).count() + 1;
+    assert_eq!(
+        text.line_of(offset),
+        expected.min(count.max(1)),
+        "line_of({offset})"
+    );
 }
 
 fn check_literals(text: &Text, all: &[u8], needle: &str) {

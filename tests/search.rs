@@ -375,3 +375,22 @@ fn empty_views_have_one_match_position_like_the_regex_engine() {
     let mid = Text::from("ab\ncd\n").slice(3, 3);
     assert_eq!(mid.matches("^", 10).unwrap().len(), 1);
 }
+
+/// Found by the `text_ops` fuzz target: the end of a text that ends in a
+/// newline was reported as a line past the last one.
+#[test]
+fn offsets_and_matches_at_the_very_end_are_on_the_last_line() {
+    let t = Text::from("alpha\nbeta\n");
+    assert_eq!(t.line_count(), 2);
+    assert_eq!(t.line_of(t.len()), 2);
+    assert_eq!(t.line_of(6), 2);
+    assert_eq!(t.line_of(5), 1);
+    let ends: Vec<(usize, usize)> = t
+        .matches("$", 10)
+        .unwrap()
+        .iter()
+        .map(|m| (m.start, m.line))
+        .collect();
+    assert_eq!(ends, vec![(5, 1), (10, 2), (11, 2)]);
+    assert_eq!(Text::from("").line_of(0), 1);
+}

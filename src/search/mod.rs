@@ -173,8 +173,11 @@ impl Text {
     pub(crate) fn line_numbers(&self, starts: impl Iterator<Item = usize>) -> Vec<usize> {
         let idx = self.store.lines();
         let first = idx.newlines_before(&self.store, self.start);
+        // An empty match after the final newline is on the last line, not
+        // on a line that does not exist.
+        let last = self.line_count().max(1);
         starts
-            .map(|pos| idx.newlines_before(&self.store, pos) - first + 1)
+            .map(|pos| (idx.newlines_before(&self.store, pos) - first + 1).min(last))
             .collect()
     }
 }

@@ -199,11 +199,14 @@ impl Text {
         newlines + usize::from(open_last)
     }
 
-    /// The 1-based line number of a view-relative byte offset (clamped).
+    /// The 1-based line number of a view-relative byte offset, clamped to
+    /// the view: the end of a text that ends in a newline is on its last
+    /// line, and an empty view's only offset is on line 1.
     pub fn line_of(&self, offset: usize) -> usize {
         let pos = self.start.saturating_add(offset).min(self.end);
         let idx = self.store.lines();
-        idx.newlines_before(&self.store, pos) - self.first_line() + 1
+        let line = idx.newlines_before(&self.store, pos) - self.first_line() + 1;
+        line.min(self.line_count().max(1))
     }
 
     /// Global range of 1-based view line `n`, including its line terminator.
