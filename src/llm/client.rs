@@ -78,6 +78,8 @@ pub enum LlmError {
     Replay(String),
     #[error("{model} returned no text and stopped at its token limit (reasoning models can spend it all on thinking): raise max_tokens")]
     Empty { model: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Setup(String),
 }
 
 impl LlmError {
@@ -92,6 +94,7 @@ impl LlmError {
             LlmError::Malformed { .. } => "malformed",
             LlmError::Empty { .. } => "empty",
             LlmError::Replay(_) => "replay",
+            LlmError::Setup(_) => "setup",
         }
     }
 }
@@ -162,19 +165,51 @@ impl std::fmt::Debug for LlmClient {
     }
 }
 
-impl LlmClient {
-    /// A client with the given configuration and ledger.
-    pub fn new(config: LlmConfig, ledger: Arc<Ledger>) -> Result<LlmClient, LlmError> {
-        let http = reqwest::Client::builder()
+/// The HTTP client, trusting the system's CA store.
+///
+/// Where there is none (a scratch container, a chroot, a static binary on a
+/// bare system) the platform verifier cannot start; Mozilla's roots,
+/// compiled in, stand in for it so HTTPS still works. `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` point the system store elsewhere.
+fn http_client(config: &LlmConfig) -> Result<reqwest::Client, LlmError> {
+    let builder = || {
+        reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_max_idle_per_host(config.concurrency.max(1))
             .user_agent(concat!("rlm/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| LlmError::Transport {
-                model: String::new(),
-                message: format!("cannot build the HTTP client: {e}"),
-            })?;
+    };
+    builder().build().or_else(|system| {
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok());
+        builder().tls_certs_only(roots).build().map_err(|builtin| {
+            LlmError::Setup(format!(
+                "with the system's CA store: {}; with built-in roots: {}",
+                error_chain(&system),
+                error_chain(&builtin)
+            ))
+        })
+    })
+}
+
+/// An error and its causes, as one line (reqwest's own `Display` says only
+/// "builder error").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl LlmClient {
+    /// A client with the given configuration and ledger.
+    pub fn new(config: LlmConfig, ledger: Arc<Ledger>) -> Result<LlmClient, LlmError> {
+        let http = http_client(&config)?;
         let limiter = Limiter::new(config.concurrency, config.requests_per_minute);
         Ok(LlmClient {
             inner: Arc::new(Inner {
