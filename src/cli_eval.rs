@@ -139,9 +139,9 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let rows = tabulate(&tasks, &attempts);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        super::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
     } else {
-        print!("{}", markdown(&rows));
+        super::write_stdout(&markdown(&rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! `rlm run`: the recursive loop from the command line, with progress,
 //! signals and exit codes.
 
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -172,13 +172,7 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
         }
         OutputFormat::Text => result.answer_text.clone(),
     };
-    let printed = match answer {
-        Some(text) => {
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{text}").and_then(|()| stdout.flush())
-        }
-        None => Ok(()),
-    };
+    let printed = answer.map_or(Ok(()), |text| super::write_stdout(&format!("{text}\n")));
     if matches!(format, OutputFormat::Text) && !quiet {
         let kind = match result.answer_kind {
             Some(rlm::driver::AnswerKind::Prose) => {
@@ -205,5 +199,5 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
     if let Some(e) = &result.trace_error {
         eprintln!("rlm: warning: {e}");
     }
-    printed.context("writing the answer to standard output")
+    Ok(printed?)
 }

@@ -16,7 +16,7 @@ use rlm::stats::ContextStats;
 
 /// musl's own allocator takes a global lock and falls far behind under
 /// rayon's parallel scans; the static (musl) build uses mimalloc instead.
-#[cfg(target_env = "musl")]
+#[cfg(all(target_env = "musl", not(feature = "system-allocator")))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -269,11 +269,36 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("rlm: error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => match e.downcast_ref::<StdoutError>() {
+            // The reader went away (`rlm ... | head`): nothing to report.
+            Some(StdoutError(io)) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+                ExitCode::SUCCESS
+            }
+            Some(_) => {
+                eprintln!("rlm: error: {e:#}");
+                ExitCode::from(1)
+            }
+            None => {
+                eprintln!("rlm: error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
     }
+}
+
+/// Standard output could not be written (a full disk, a closed pipe).
+#[derive(Debug, thiserror::Error)]
+#[error("writing to standard output: {0}")]
+pub(crate) struct StdoutError(std::io::Error);
+
+/// Writes `text` to standard output and flushes it; unlike `print!`, a
+/// failure is an error rather than a panic.
+pub(crate) fn write_stdout(text: &str) -> Result<(), StdoutError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(StdoutError)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -287,12 +312,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ctx = load.builder().open(&paths)?;
             let stats = ContextStats::compute(&ctx, top)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&stats).context("serializing stats")?
-                );
+                let json = serde_json::to_string_pretty(&stats).context("serializing stats")?;
+                write_stdout(&format!("{json}\n"))?;
             } else {
-                print!("{}", stats.render());
+                write_stdout(&stats.render())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -396,10 +419,10 @@ fn exec(
     match format {
         OutputFormat::Text => {
             if outcome.output != rlm::dsl::NO_OUTPUT {
-                print!("{}", outcome.output);
+                write_stdout(&outcome.output)?;
             }
             if let Some(answer) = &outcome.submitted {
-                println!("{}", answer.text);
+                write_stdout(&format!("{}\n", answer.text))?;
             }
             if let Some(ledger) = ledger
                 .as_ref()
@@ -419,10 +442,8 @@ fn exec(
                     "total": l.totals(),
                 })),
             });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json).context("serializing the result")?
-            );
+            let json = serde_json::to_string_pretty(&json).context("serializing the result")?;
+            write_stdout(&format!("{json}\n"))?;
         }
     }
     match &outcome.error {

@@ -520,6 +520,54 @@ fn a_run_whose_trace_disk_is_full_still_answers_and_warns() {
     );
 }
 
+/// `exec` and `stats` print through the same path as `run`: a full disk is a
+/// clear error (exit 1), a reader that went away (`| head`) a quiet exit.
+#[test]
+fn exec_and_stats_on_a_full_or_closed_standard_output_do_not_panic() {
+    let Some(full) = dev_full() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (log, script) = (dir.path().join("app.log"), dir.path().join("many.rhai"));
+    std::fs::write(&log, "alpha\nbeta\n").unwrap();
+    std::fs::write(&script, "for i in 0..20000 { print(`line ${i}`); }").unwrap();
+    let exec = |c: &mut Command| {
+        c.arg("exec").arg(&script).arg("--context").arg(&log);
+    };
+    let stats = |c: &mut Command| {
+        c.arg("stats").arg(&log).arg("--json");
+    };
+    for (name, args) in [("exec", &exec as &dyn Fn(&mut Command)), ("stats", &stats)] {
+        let mut c = rlm(dir.path());
+        args(&mut c);
+        let o = c
+            .stdout(File::options().write(true).open(full).unwrap())
+            .output()
+            .unwrap();
+        let stderr = text(&o.stderr);
+        no_panic(&stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains("rlm: error: writing to standard output")
+                && stderr.contains("No space left on device"),
+            "{name}: {stderr}"
+        );
+
+        // A pipe whose reader has gone.
+        let mut c = rlm(dir.path());
+        args(&mut c);
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let stderr = text(&o.stderr);
+        no_panic(&stderr);
+        assert_eq!(o.status.code(), Some(0), "{name}: {stderr}");
+        assert!(stderr.is_empty(), "{name}: {stderr}");
+    }
+}
+
 #[test]
 fn a_run_whose_standard_output_is_full_fails_clearly_instead_of_panicking() {
     let Some(full) = dev_full() else { return };
@@ -537,7 +585,7 @@ fn a_run_whose_standard_output_is_full_fails_clearly_instead_of_panicking() {
         no_panic(&stderr);
         assert_eq!(o.status.code(), Some(1), "{output}: {stderr}");
         assert!(
-            stderr.contains("rlm: error: writing the answer to standard output")
+            stderr.contains("rlm: error: writing to standard output")
                 && stderr.contains("No space left on device"),
             "{output}: {stderr}"
         );
