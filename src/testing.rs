@@ -78,6 +78,13 @@ impl Request {
             .map(str::to_string)
     }
 
+    /// Whether this is a turn of a root model (its system prompt is rlm's
+    /// root prompt), rather than a sub-call.
+    pub fn is_root_turn(&self) -> bool {
+        self.system()
+            .is_some_and(|s| s.starts_with("You are the root of a Recursive Language Model"))
+    }
+
     /// Number of user/assistant messages (excluding an OpenAI system message).
     pub fn message_count(&self) -> usize {
         self.json()["messages"]

@@ -7,12 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rlm::batch::{parse_shard, parse_tasks, shard_of, ResultsFile};
-use rlm::testing::{MockServer, Reply, Request};
-
-fn is_root(req: &Request) -> bool {
-    req.system()
-        .is_some_and(|s| s.contains("Recursive Language Model"))
-}
+use rlm::testing::{MockServer, Reply};
 
 /// Root model: one turn that counts lines and asks the sub-model once,
 /// except for queries containing "FAIL", which the server refuses.
@@ -28,7 +23,7 @@ fn server(delay: Duration) -> MockServer {
         if first.contains("FAIL") {
             return Reply::error(400, "this task is refused");
         }
-        let reply = if is_root(req) {
+        let reply = if req.is_root_turn() {
             Reply::openai_text("```rhai\nlet n = context.line_count();\nlet w = llm_query(`word count of ${context.line(1)}`);\nsubmit(`${n} lines, ${w}`);\n```", 100, 20)
         } else {
             let words = req.prompt().split_whitespace().count();

@@ -10,42 +10,26 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use rlm::testing::{MockServer, Reply, Request};
+use rlm::testing::{MockServer, Reply};
 
-fn is_root(req: &Request) -> bool {
-    req.system()
-        .is_some_and(|s| s.contains("You are the root of a Recursive Language Model"))
-}
+mod common;
+use common::output;
 
 fn cell(code: &str) -> String {
     format!("```rhai\n{code}\n```")
 }
 
-/// `rlm COMMAND` in `dir`, with the loopback model and no model settings
-/// from the environment.
+/// `rlm COMMAND` in `dir`, with the loopback model.
 fn rlm(dir: &Path, server: &MockServer, command: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rlm"));
-    c.current_dir(dir)
-        .env_remove("RLM_MODEL")
-        .env_remove("RLM_SUB_MODEL")
-        .env("OPENAI_API_KEY", "sk-test")
-        .args([
-            command,
-            "--model",
-            "gpt-5",
-            "--base-url",
-            &server.openai_url(),
-        ]);
+    let mut c = common::rlm(dir);
+    c.env("OPENAI_API_KEY", "sk-test").args([
+        command,
+        "--model",
+        "gpt-5",
+        "--base-url",
+        &server.openai_url(),
+    ]);
     c
-}
-
-fn output(c: &mut Command) -> (i32, String, String) {
-    let out = c.output().expect("run the rlm binary");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// 8 MiB of lines with a few `needle`s: big enough that a scan touches pages
@@ -163,7 +147,7 @@ fn run_with(
     std::fs::write(&path, "alpha\nbeta\n").unwrap();
     let root_path = path.clone();
     let server = MockServer::start(move |req| {
-        if is_root(req) {
+        if req.is_root_turn() {
             let turn = req.message_count().div_ceil(2);
             if turn == 2 {
                 before_turn_2(&root_path);

@@ -16,10 +16,7 @@ const ROOT_TURN: &str = "```rhai\nlet parts = context.chunks(400);\nlet counts =
 
 /// The scripted model: the root writes one cell; sub-calls count `x` or double a number.
 fn answer(req: &Request) -> Reply {
-    if req
-        .system()
-        .is_some_and(|s| s.contains("Recursive Language Model"))
-    {
+    if req.is_root_turn() {
         return Reply::openai_text(ROOT_TURN, 1000, 50);
     }
     let prompt = req.prompt();

@@ -17,59 +17,12 @@ use serde_json::Value;
 
 use rlm::testing::{MockServer, Reply, Request};
 
+mod common;
+use common::{code, jsonl, rlm, text};
+
 /// How long any wait may take before the test fails instead of hanging.
 /// Generous: the machine may be busy building or running other tests.
 const PATIENCE: Duration = Duration::from_secs(90);
-
-fn is_root(req: &Request) -> bool {
-    req.system()
-        .is_some_and(|s| s.contains("You are the root of a Recursive Language Model"))
-}
-
-fn code(body: &str) -> String {
-    format!("Here is the next step.\n```rhai\n{body}\n```")
-}
-
-/// The binary, run in `dir` (so no stray `rlm.toml` is read) with no model
-/// settings or keys inherited from the environment.
-fn rlm(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rlm"));
-    c.current_dir(dir);
-    for var in [
-        "RLM_MODEL",
-        "RLM_SUB_MODEL",
-        "OPENAI_BASE_URL",
-        "OPENAI_API_KEY",
-        "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_API_KEY",
-        "RLM_MAX_LLM_CALLS",
-        "RLM_MAX_TOKENS",
-    ] {
-        c.env_remove(var);
-    }
-    c
-}
-
-fn text(o: &[u8]) -> String {
-    String::from_utf8_lossy(o).into_owned()
-}
-
-/// Every line of a JSONL file, each required to be whole JSON.
-fn jsonl(path: &Path) -> Vec<Value> {
-    let body =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    assert!(
-        body.is_empty() || body.ends_with('\n'),
-        "{} ends with a torn line",
-        path.display()
-    );
-    body.lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {l}", path.display()))
-        })
-        .collect()
-}
 
 /// Polls `ready` until it holds; fails the test after [`PATIENCE`].
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
@@ -161,13 +114,13 @@ fn interrupt_a_run(signal: &str, output: &str) {
     let (ctx, trace) = (dir.path().join("ctx.txt"), dir.path().join("trace.jsonl"));
     std::fs::write(&ctx, "a\nb\nc\nd\n").unwrap();
     let server = MockServer::start(|req| {
-        if is_root(req) {
+        if req.is_root_turn() {
             Reply::openai_text(&code(FAN_OUT), 100, 10)
         } else {
             Reply::Hang
         }
     });
-    let subs = |s: &MockServer| s.requests().iter().filter(|r| !is_root(r)).count();
+    let subs = |s: &MockServer| s.requests().iter().filter(|r| !r.is_root_turn()).count();
     let mut cmd = rlm(dir.path());
     cmd.args([
         "run",
@@ -197,7 +150,14 @@ fn interrupt_a_run(signal: &str, output: &str) {
     no_panic(&stderr);
     assert!(stderr.contains("interrupted"), "{stderr}");
     // The run stopped where it was: no further root turn was asked for.
-    assert_eq!(server.requests().iter().filter(|r| is_root(r)).count(), 1);
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.is_root_turn())
+            .count(),
+        1
+    );
     if output == "json" {
         let result: Value =
             serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
@@ -261,7 +221,7 @@ fn batch_tasks(dir: &Path) -> PathBuf {
 /// Sub-model: echo the prompt, or hang on `slow` prompts when `hang` is set.
 fn batch_server(hang: bool) -> MockServer {
     MockServer::start(move |req| {
-        if is_root(req) {
+        if req.is_root_turn() {
             return Reply::openai_text(
                 &code("let a = llm_query(`about ${context.line(1)}`);\nsubmit(a);"),
                 100,
@@ -318,7 +278,7 @@ fn interrupt_a_batch(signal: &str) {
     let hanging = |s: &MockServer| {
         s.requests()
             .iter()
-            .filter(|r| !is_root(r) && r.prompt().contains("slow"))
+            .filter(|r| !r.is_root_turn() && r.prompt().contains("slow"))
             .count()
     };
     let child = spawn(
@@ -387,7 +347,7 @@ fn interrupt_a_batch(signal: &str) {
     let asked: BTreeSet<String> = server
         .requests()
         .iter()
-        .filter(|r| !is_root(r))
+        .filter(|r| !r.is_root_turn())
         .map(|r| r.prompt())
         .collect();
     assert_eq!(
@@ -401,7 +361,14 @@ fn interrupt_a_batch(signal: &str) {
         .map(String::from)
         .into(),
     );
-    assert_eq!(server.requests().iter().filter(|r| is_root(r)).count(), 4);
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.is_root_turn())
+            .count(),
+        4
+    );
     let ids = by_id(&jsonl(&out));
     assert_eq!(ids.len(), 6);
     for (id, rows) in &ids {
@@ -450,7 +417,7 @@ fn dev_full() -> Option<&'static Path> {
 /// A root that asks the sub-model once and submits the answer.
 fn one_call_server() -> MockServer {
     MockServer::start(|req| {
-        if is_root(req) {
+        if req.is_root_turn() {
             Reply::openai_text(&code(r#"submit(llm_query("the answer?"));"#), 100, 10)
         } else {
             Reply::openai_text("forty-two", 10, 2)
@@ -651,7 +618,14 @@ fn a_batch_whose_results_disk_is_full_stops_and_says_so() {
     );
     // The first result could not be written, so no further task was started
     // (one root call), and that result is on standard output, whole.
-    assert_eq!(server.requests().iter().filter(|r| is_root(r)).count(), 1);
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.is_root_turn())
+            .count(),
+        1
+    );
     let rescued: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -811,7 +785,7 @@ fn sweep_server() -> MockServer {
             .and_then(|m| m["content"].as_str())
             .unwrap_or("")
             .to_string();
-        if !is_root(req) {
+        if !req.is_root_turn() {
             return echo_key(req);
         }
         if first_user.contains("REFUSE") {

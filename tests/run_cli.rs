@@ -1,25 +1,17 @@
 //! `rlm run` through the binary: a loopback server plays the models, and
 //! the tests check exit codes, `--output json`, the trace file and replay.
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use rlm::testing::{MockServer, Reply, Request};
+use rlm::testing::{MockServer, Reply};
+
+mod common;
+use common::{code, output, rlm};
 
 /// A fake key: long and distinctive, so any leak of it (or of a fragment) shows.
 const FAKE_KEY: &str = "sk-test-FAKE-0123456789abcdefXYZ";
-
-fn is_root(req: &Request) -> bool {
-    req.system()
-        .is_some_and(|s| s.contains("You are the root of a Recursive Language Model"))
-}
-
-fn code(body: &str) -> String {
-    format!("Let me run this.\n```rhai\n{body}\n```")
-}
 
 /// A server playing root turns from `turns` (by turn number) and answering
 /// sub-calls with `sub`. Authorization headers seen are collected.
@@ -32,45 +24,12 @@ fn server(
         if let Ok(mut a) = auth.lock() {
             a.push(req.header("authorization").unwrap_or("").to_string());
         }
-        if is_root(req) {
+        if req.is_root_turn() {
             Reply::openai_text(&turns(req.message_count().div_ceil(2)), 1000, 100)
         } else {
             sub(&req.prompt())
         }
     })
-}
-
-/// The binary, run in `dir` (so no stray `rlm.toml` is read) with no model
-/// settings from the environment.
-fn rlm(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rlm"));
-    c.current_dir(dir);
-    for var in [
-        "RLM_MODEL",
-        "RLM_SUB_MODEL",
-        "OPENAI_BASE_URL",
-        "OPENAI_API_KEY",
-        "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_API_KEY",
-        "RLM_MAX_LLM_CALLS",
-        "RLM_MAX_TOKENS",
-    ] {
-        c.env_remove(var);
-    }
-    c
-}
-
-fn run(c: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = c.output().expect("run the rlm binary");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
 }
 
 const LOG: &str = "INFO start\nERROR disk full on db-1\nINFO retry\nERROR timeout in api\n";
@@ -110,24 +69,26 @@ fn json_output_and_a_complete_trace_without_the_api_key() {
     std::fs::write(&ctx, LOG).unwrap();
     let auth = Arc::new(Mutex::new(Vec::new()));
     let server = server(three_turns, summarize, auth.clone());
-    let (exit, stdout, stderr) = run(rlm(dir.path())
-        .args([
-            "run",
-            "--model",
-            "gpt-5",
-            "--sub-model",
-            "gpt-5-mini",
-            "--base-url",
-            &server.openai_url(),
-            "--max-retries",
-            "0",
-        ])
-        .args(["--query", "What went wrong?", "--output", "json", "--quiet"])
-        .arg("--context")
-        .arg(&ctx)
-        .arg("--trace")
-        .arg(&trace)
-        .env("OPENAI_API_KEY", FAKE_KEY));
+    let (exit, stdout, stderr) = output(
+        rlm(dir.path())
+            .args([
+                "run",
+                "--model",
+                "gpt-5",
+                "--sub-model",
+                "gpt-5-mini",
+                "--base-url",
+                &server.openai_url(),
+                "--max-retries",
+                "0",
+            ])
+            .args(["--query", "What went wrong?", "--output", "json", "--quiet"])
+            .arg("--context")
+            .arg(&ctx)
+            .arg("--trace")
+            .arg(&trace)
+            .env("OPENAI_API_KEY", FAKE_KEY),
+    );
 
     assert_eq!(exit, 0, "stdout: {stdout}\nstderr: {stderr}");
     let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
@@ -242,20 +203,22 @@ fn a_run_that_hits_max_iterations_exits_3() {
     let ctx = dir.path().join("app.log");
     std::fs::write(&ctx, LOG).unwrap();
     let server = server(|_| code("print(context.len());"), summarize, Arc::default());
-    let (exit, stdout, stderr) = run(rlm(dir.path())
-        .args([
-            "run",
-            "--model",
-            "gpt-5",
-            "--base-url",
-            &server.openai_url(),
-            "--max-iterations",
-            "2",
-            "--query",
-            "Loop.",
-        ])
-        .arg("--context")
-        .arg(&ctx));
+    let (exit, stdout, stderr) = output(
+        rlm(dir.path())
+            .args([
+                "run",
+                "--model",
+                "gpt-5",
+                "--base-url",
+                &server.openai_url(),
+                "--max-iterations",
+                "2",
+                "--query",
+                "Loop.",
+            ])
+            .arg("--context")
+            .arg(&ctx),
+    );
     assert_eq!(exit, 3, "stdout: {stdout}\nstderr: {stderr}");
     assert!(stdout.trim().is_empty(), "{stdout}");
     assert!(
@@ -273,10 +236,12 @@ fn a_run_without_a_model_exits_2_and_says_how_to_name_one() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = dir.path().join("app.log");
     std::fs::write(&ctx, LOG).unwrap();
-    let (exit, stdout, stderr) = run(rlm(dir.path())
-        .args(["run", "--query", "Anything?"])
-        .arg("--context")
-        .arg(&ctx));
+    let (exit, stdout, stderr) = output(
+        rlm(dir.path())
+            .args(["run", "--query", "Anything?"])
+            .arg("--context")
+            .arg(&ctx),
+    );
     assert_eq!(exit, 2, "stdout: {stdout}\nstderr: {stderr}");
     assert!(
         stderr.contains("no root model") && stderr.contains("--model"),
@@ -291,41 +256,45 @@ fn a_trace_replays_through_the_binary_without_a_server() {
     let (ctx, trace) = (dir.path().join("app.log"), dir.path().join("trace.jsonl"));
     std::fs::write(&ctx, LOG).unwrap();
     let server = server(three_turns, summarize, Arc::default());
-    let (exit, recorded, stderr) = run(rlm(dir.path())
-        .args([
-            "run",
-            "--model",
-            "gpt-5",
-            "--sub-model",
-            "gpt-5-mini",
-            "--base-url",
-            &server.openai_url(),
-            "--max-retries",
-            "0",
-        ])
-        .args(["--query", "What went wrong?"])
-        .arg("--context")
-        .arg(&ctx)
-        .arg("--trace")
-        .arg(&trace));
+    let (exit, recorded, stderr) = output(
+        rlm(dir.path())
+            .args([
+                "run",
+                "--model",
+                "gpt-5",
+                "--sub-model",
+                "gpt-5-mini",
+                "--base-url",
+                &server.openai_url(),
+                "--max-retries",
+                "0",
+            ])
+            .args(["--query", "What went wrong?"])
+            .arg("--context")
+            .arg(&ctx)
+            .arg("--trace")
+            .arg(&trace),
+    );
     assert_eq!(exit, 0, "{stderr}");
     assert_eq!(recorded.trim(), "summary of [ERROR disk full on db-1]");
     drop(server);
 
     let replay_model = format!("replay:{}", trace.display());
-    let replay = |output: &str| {
-        run(rlm(dir.path())
-            .args([
-                "run",
-                "--model",
-                &replay_model,
-                "--query",
-                "What went wrong?",
-                "--output",
-                output,
-            ])
-            .arg("--context")
-            .arg(&ctx))
+    let replay = |format: &str| {
+        output(
+            rlm(dir.path())
+                .args([
+                    "run",
+                    "--model",
+                    &replay_model,
+                    "--query",
+                    "What went wrong?",
+                    "--output",
+                    format,
+                ])
+                .arg("--context")
+                .arg(&ctx),
+        )
     };
     let (exit, replayed, stderr) = replay("text");
     assert_eq!(exit, 0, "stdout: {replayed}\nstderr: {stderr}");

@@ -22,11 +22,6 @@ type Script = Arc<dyn Fn(&str, usize, &Request) -> String + Send + Sync>;
 /// content, errors).
 type ReplyScript = Arc<dyn Fn(&str, usize, &Request) -> Reply + Send + Sync>;
 
-fn is_root(req: &Request) -> bool {
-    req.system()
-        .is_some_and(|s| s.contains("You are the root of a Recursive Language Model"))
-}
-
 fn first_user_message(req: &Request) -> String {
     req.json()["messages"]
         .as_array()
@@ -57,7 +52,7 @@ fn server_with(
     sub: impl Fn(&str) -> Reply + Send + Sync + 'static,
 ) -> MockServer {
     MockServer::start(move |req| {
-        if is_root(req) {
+        if req.is_root_turn() {
             script(&first_user_message(req), turn_of(req), req)
         } else {
             sub(&req.prompt())
@@ -98,7 +93,11 @@ fn last_user_message(req: &Request) -> String {
 
 /// Root requests the server received, in arrival order.
 fn root_requests(server: &MockServer) -> Vec<Request> {
-    server.requests().into_iter().filter(is_root).collect()
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_root_turn())
+        .collect()
 }
 
 /// Sub-call requests the server received, in arrival order.
@@ -106,7 +105,7 @@ fn sub_requests(server: &MockServer) -> Vec<Request> {
     server
         .requests()
         .into_iter()
-        .filter(|r| !is_root(r))
+        .filter(|r| !r.is_root_turn())
         .collect()
 }
 
