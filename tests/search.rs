@@ -394,3 +394,57 @@ fn offsets_and_matches_at_the_very_end_are_on_the_last_line() {
     assert_eq!(ends, vec![(5, 1), (10, 2), (11, 2)]);
     assert_eq!(Text::from("").line_of(0), 1);
 }
+
+/// Found by the `text_ops` fuzz target: a needle or pattern that can match a
+/// newline was searched one document at a time, so a match running from one
+/// document into the next header was missed, and `\A` matched at every
+/// document's start. Searches now agree with the text as printed.
+#[test]
+fn newline_patterns_match_across_document_boundaries_like_the_printed_text() {
+    let ctx = Context::from_documents([
+        ("a.txt".to_string(), b"one\ntwo".to_vec()),
+        ("b.txt".to_string(), b"\x10three\n".to_vec()),
+        ("c.txt".to_string(), b"four\n".to_vec()),
+    ]);
+    let text = ctx.text();
+    let printed = text.to_string();
+    for needle in ["\n\x10", "two\n==>", "<==\nfour", "\n"] {
+        assert_eq!(
+            text.count(needle).unwrap(),
+            printed.matches(needle).count(),
+            "count({needle:?})"
+        );
+        assert_eq!(
+            text.find_all(needle, 100).unwrap(),
+            printed
+                .match_indices(needle)
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        );
+    }
+    for pattern in [
+        r"two\s+==>",
+        r"\A\w+",
+        r"<==\n\w+",
+        r"(?s)one.*four",
+        r"\w+\z",
+    ] {
+        let reference = regex::Regex::new(&format!("(?m){pattern}")).unwrap();
+        let expected: Vec<(usize, usize)> = reference
+            .find_iter(&printed)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        let found: Vec<(usize, usize)> = text
+            .matches(pattern, 100)
+            .unwrap()
+            .iter()
+            .map(|m| (m.start, m.end))
+            .collect();
+        assert_eq!(found, expected, "{pattern}");
+        assert_eq!(
+            text.count_matches(pattern).unwrap(),
+            expected.len(),
+            "{pattern}"
+        );
+    }
+}

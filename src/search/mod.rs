@@ -6,8 +6,11 @@
 //! results concatenated in order. Because a unit always starts at a line
 //! start, a match that stays within a line is found exactly once, by
 //! exactly one unit, with the same look-around context as a sequential
-//! scan. Needles and patterns that can match a newline are searched one
-//! segment at a time instead (see [`pattern`]), which is exact too.
+//! scan. Needles and patterns that can match a newline (or need the whole
+//! text, like `\A`) are searched over the whole view as one contiguous
+//! haystack instead (see [`pattern`]): exact too, including matches that
+//! run across a document boundary, but on one thread, and a view spanning
+//! several documents is copied once for it.
 //!
 //! Between units the driver polls the view's [`Interrupt`](crate::Interrupt).
 
@@ -53,11 +56,12 @@ impl Unit<'_> {
 }
 
 impl Text {
-    /// Cuts the view into units. With `split` false, units are whole segments.
-    pub(crate) fn units(&self, split: bool) -> Vec<Unit<'_>> {
+    /// Cuts the view into line-aligned units of about [`UNIT`] bytes, each
+    /// inside one storage segment.
+    fn split_units(&self) -> Vec<Unit<'_>> {
         let mut units = Vec::new();
         for (start, piece) in self.pieces() {
-            if !split || piece.len() < PARALLEL_MIN {
+            if piece.len() < PARALLEL_MIN {
                 units.push(Unit {
                     start,
                     bytes: piece,
@@ -97,6 +101,25 @@ impl Text {
         units
     }
 
+    /// Runs `f` over the view's units: line-aligned pieces searched in
+    /// parallel when `split`, else the whole view as one contiguous unit.
+    ///
+    /// A needle or pattern that can match a newline may match across a
+    /// document boundary (the headers between documents are text too), so it
+    /// needs the view in one piece: borrowed within one segment, copied once
+    /// when the view spans several.
+    fn with_units<R>(&self, split: bool, f: impl FnOnce(&[Unit<'_>]) -> R) -> R {
+        if split {
+            return f(&self.split_units());
+        }
+        let whole = self.bytes();
+        f(&[Unit {
+            start: self.start,
+            bytes: &whole,
+            last: true,
+        }])
+    }
+
     /// Runs `search` over every unit in parallel and concatenates the results
     /// in text order, stopping early once `limit` results are in hand.
     pub(crate) fn search_units<T, F>(&self, split: bool, limit: usize, search: F) -> Result<Vec<T>>
@@ -104,11 +127,19 @@ impl Text {
         T: Send,
         F: Fn(Unit<'_>, usize) -> Vec<T> + Sync,
     {
-        let units = self.units(split);
-        let mut out = Vec::new();
         if limit == 0 {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        self.with_units(split, |units| self.search_in_waves(units, limit, &search))
+    }
+
+    /// [`Text::search_units`] over given units.
+    fn search_in_waves<T, F>(&self, units: &[Unit<'_>], limit: usize, search: &F) -> Result<Vec<T>>
+    where
+        T: Send,
+        F: Fn(Unit<'_>, usize) -> Vec<T> + Sync,
+    {
+        let mut out = Vec::new();
         // Waves of units keep a small `limit` cheap on a huge text while
         // still keeping every core busy.
         let wave = if limit == usize::MAX {
@@ -142,13 +173,15 @@ impl Text {
     where
         F: Fn(Unit<'_>) -> usize + Sync,
     {
-        self.units(split)
-            .par_iter()
-            .map(|&unit| {
-                self.check_interrupt()?;
-                Ok(count(unit))
-            })
-            .sum()
+        self.with_units(split, |units| {
+            units
+                .par_iter()
+                .map(|&unit| {
+                    self.check_interrupt()?;
+                    Ok(count(unit))
+                })
+                .sum()
+        })
     }
 
     /// True if `test` holds for any unit; stops early.
@@ -156,15 +189,16 @@ impl Text {
     where
         F: Fn(Unit<'_>) -> bool + Sync,
     {
-        let units = self.units(split);
-        let found = units
-            .par_iter()
-            .map(|&unit| {
-                self.check_interrupt()?;
-                Ok(test(unit))
-            })
-            .find_any(|r: &Result<bool>| !matches!(r, Ok(false)));
-        found.unwrap_or(Ok(false))
+        self.with_units(split, |units| {
+            units
+                .par_iter()
+                .map(|&unit| {
+                    self.check_interrupt()?;
+                    Ok(test(unit))
+                })
+                .find_any(|r: &Result<bool>| !matches!(r, Ok(false)))
+                .unwrap_or(Ok(false))
+        })
     }
 
     /// Converts global offsets of results to 1-based view line numbers.
