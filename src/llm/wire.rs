@@ -236,6 +236,12 @@ pub fn error_message(value: &Value) -> Option<String> {
         .map(str::to_string)
         .or_else(|| err.as_str().map(str::to_string))
         .unwrap_or_else(|| err.to_string());
+    let message = if message.trim().is_empty() {
+        // Found by fuzzing: `{"error": ""}` left the user an empty reason.
+        "(the provider's error message is empty)".to_string()
+    } else {
+        message
+    };
     let kind = err.get("type").and_then(Value::as_str);
     Some(match kind {
         Some(kind) => format!("{kind}: {message}"),
@@ -265,6 +271,21 @@ pub fn error_text(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_error_messages_still_say_something() {
+        for body in [
+            &br#"{"error":""}"#[..],
+            br#"{"error":{"message":"  ","type":"server_error"}}"#,
+        ] {
+            let text = error_text(body);
+            assert!(text.contains("error message is empty"), "{text}");
+        }
+        assert_eq!(
+            error_text(br#"{"error":{"message":"slow down"}}"#),
+            "slow down"
+        );
+    }
 
     #[test]
     fn openai_null_content_and_length_finish() {
