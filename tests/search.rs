@@ -448,3 +448,46 @@ fn newline_patterns_match_across_document_boundaries_like_the_printed_text() {
         );
     }
 }
+
+/// Found by the `text_ops` fuzz target: after a document without a final
+/// newline, the header's added newline began a new piece, and `^` matched
+/// there as if at a line start. Pieces now always start at line starts.
+#[test]
+fn line_anchors_and_word_boundaries_agree_with_the_printed_text_across_documents() {
+    let big = "word line\n".repeat(150_000); // 1.5 MiB: searched in parallel pieces
+    let ctx = Context::from_documents([
+        (
+            "a".to_string(),
+            format!("{big}ends without newline").into_bytes(),
+        ),
+        ("b".to_string(), b"x".to_vec()),
+        ("c".to_string(), format!("{big}ends with CR\r").into_bytes()),
+        ("d".to_string(), b"".to_vec()),
+        ("e".to_string(), format!("{big}last").into_bytes()),
+    ]);
+    let text = ctx.text();
+    let printed = text.to_string();
+    for pattern in [r"^", r"$", r"^$", r"\b", r"\B", r"^\w*$", r"line$", r"^==>"] {
+        let reference = regex::bytes::RegexBuilder::new(pattern)
+            .multi_line(true)
+            .crlf(true)
+            .build()
+            .unwrap();
+        let expected = reference.find_iter(printed.as_bytes()).count();
+        assert_eq!(text.count_matches(pattern).unwrap(), expected, "{pattern}");
+        let found: Vec<usize> = text
+            .matches(pattern, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|m| m.start)
+            .collect();
+        let want: Vec<usize> = reference
+            .find_iter(printed.as_bytes())
+            .map(|m| m.start())
+            .collect();
+        assert_eq!(found, want, "{pattern}");
+    }
+    // Each document still reads back whole.
+    assert_eq!(ctx.documents()[1].to_string(), "x");
+    assert!(ctx.documents()[2].to_string().ends_with("ends with CR\r"));
+}

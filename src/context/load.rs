@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use memmap2::{Advice, Mmap};
 
-use super::store::{Bytes, Segment, Store};
+use super::store::{Bytes, Segment, Store, TAIL_COPY_MAX};
 use super::{Context, Document, FileStamp, Skipped};
 use crate::error::{Error, Result};
 
@@ -306,26 +306,34 @@ pub(super) fn layout_owned(documents: impl IntoIterator<Item = (String, Vec<u8>)
 }
 
 /// Lays inputs end to end, with a header line before each when there are several.
+///
+/// Keeps every segment boundary a line boundary (see [`super::store`]): a
+/// document without a final newline ends its segment at its last newline,
+/// and the rest of its last line opens the next header segment.
 fn layout(inputs: Vec<Input>, skipped: Vec<Skipped>) -> Context {
     let headers = inputs.len() > 1;
-    let mut segments = Vec::with_capacity(inputs.len() * 2);
-    let mut documents = Vec::with_capacity(inputs.len());
+    let count = inputs.len();
+    let mut segments = Vec::with_capacity(count * 2);
+    let mut documents = Vec::with_capacity(count);
     let mut pos = 0;
     let mut ends_in_newline = true;
-    for input in inputs {
+    // The partial last line of the previous document, for the next header.
+    let mut carried: Vec<u8> = Vec::new();
+    for (i, input) in inputs.into_iter().enumerate() {
         if headers {
-            let mut header = Vec::new();
+            let mut header = std::mem::take(&mut carried);
+            let header_start = pos - header.len();
             if !ends_in_newline {
                 header.push(b'\n');
             }
             header.extend_from_slice(format!("==> {} <==\n", input.name).as_bytes());
-            let len = header.len();
-            segments.push(Segment::new(pos, Arc::new(header)));
-            pos += len;
+            pos = header_start + header.len();
+            segments.push(Segment::new(header_start, Arc::new(header)));
         }
-        let len = (*input.bytes).as_ref().len();
+        let data = (*input.bytes).as_ref();
+        let len = data.len();
         if len > 0 {
-            ends_in_newline = (*input.bytes).as_ref()[len - 1] == b'\n';
+            ends_in_newline = data[len - 1] == b'\n';
         }
         documents.push(Document {
             name: input.name,
@@ -334,7 +342,14 @@ fn layout(inputs: Vec<Input>, skipped: Vec<Skipped>) -> Context {
             path: input.path,
             stamp: input.stamp,
         });
-        segments.push(Segment::new(pos, input.bytes));
+        let whole_lines = memchr::memrchr(b'\n', data).map_or(0, |i| i + 1);
+        let last = i + 1 == count;
+        if headers && !last && len - whole_lines <= TAIL_COPY_MAX {
+            carried = data[whole_lines..].to_vec();
+            segments.push(Segment::prefix(pos, input.bytes.clone(), whole_lines));
+        } else {
+            segments.push(Segment::new(pos, input.bytes));
+        }
         pos += len;
     }
     Context {

@@ -4,9 +4,16 @@
 //! without copying every file, so the store keeps each memory map (and each
 //! small owned buffer, such as a document header) as its own segment, laid
 //! end to end in one global byte-offset space. Views address that space;
-//! algorithms walk it piece by piece. Segment boundaries are always line
-//! boundaries or document boundaries, which is what lets search treat each
-//! piece independently.
+//! algorithms walk it piece by piece.
+//!
+//! Segment boundaries are line boundaries: every segment but the last ends
+//! with a newline. That is what lets search treat each piece independently,
+//! with the same look-around (`^`, `\b`) as a scan of the whole text. A
+//! document that does not end in a newline therefore lends its last partial
+//! line to the header segment that follows it (copied, with the newline the
+//! header adds). A partial line over [`TAIL_COPY_MAX`] is not copied; the
+//! boundary then falls mid-line, and only empty matches of `^`, `\b` or `\B`
+//! exactly there can differ from a contiguous scan.
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,20 +24,32 @@ use super::Document;
 /// Bytes that can back a segment: a memory map, or owned memory.
 pub(crate) type Bytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
+/// The longest partial last line copied into the next header segment.
+pub(crate) const TAIL_COPY_MAX: usize = 1 << 20;
+
 pub(crate) struct Segment {
     /// Global offset of the first byte.
     pub start: usize,
     bytes: Bytes,
+    /// How many of `bytes` (from the first) the segment holds.
+    len: usize,
 }
 
 impl Segment {
     pub fn new(start: usize, bytes: Bytes) -> Segment {
-        Segment { start, bytes }
+        let len = (*bytes).as_ref().len();
+        Segment { start, bytes, len }
+    }
+
+    /// A segment over the first `len` bytes of `bytes` only.
+    pub fn prefix(start: usize, bytes: Bytes, len: usize) -> Segment {
+        let len = len.min((*bytes).as_ref().len());
+        Segment { start, bytes, len }
     }
 
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        (*self.bytes).as_ref()
+        &(*self.bytes).as_ref()[..self.len]
     }
 
     #[inline]
