@@ -20,6 +20,19 @@ use rlm::stats::ContextStats;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc asks for transparent huge pages, and on a host whose THP defrag
+/// is `madvise` the kernel then compacts memory in the allocating thread:
+/// measured (benches/allocators.sh), a first run after idle took up to 2x
+/// as long, in system time. Plain pages cost ~15% on allocation-heavy
+/// scripts instead, every time; a predictable command is worth more.
+#[cfg(all(target_env = "musl", not(feature = "system-allocator")))]
+fn avoid_huge_page_stalls() {
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 mod cli_batch;
 mod cli_eval;
 mod cli_run;
@@ -265,6 +278,8 @@ pub(crate) struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    #[cfg(all(target_env = "musl", not(feature = "system-allocator")))]
+    avoid_huge_page_stalls();
     cli_sigbus::install();
     let cli = Cli::parse();
     match run(cli) {
