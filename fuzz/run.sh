@@ -5,9 +5,11 @@
 #
 # Needs cargo-fuzz (installed here if missing) and a nightly toolchain; with
 # only stable, RUSTC_BOOTSTRAP=1 lets it accept the sanitizer flags.
-# The growing corpus lives in fuzz/corpus/ (not committed); the curated seeds
-# in fuzz/seeds/. A crash leaves its input in fuzz/artifacts/TARGET/: once
-# fixed, copy it to fuzz/regressions/TARGET/, where `cargo test` replays it.
+# The growing corpus lives in fuzz/corpus/ (not committed). fuzz/seeds/ holds
+# hand-written seeds plus a minimized corpus (`cargo +nightly fuzz cmin`,
+# copied in); `cargo test` replays all of it. A crash leaves its input in
+# fuzz/artifacts/TARGET/: once fixed, copy it to fuzz/regressions/TARGET/,
+# where `cargo test` replays it too.
 set -euo pipefail
 cd "$(dirname "$0")"
 
