@@ -9,6 +9,8 @@ use std::time::Duration;
 use rlm::batch::{parse_shard, parse_tasks, shard_of, ResultsFile};
 use rlm::testing::{MockServer, Reply};
 
+mod common;
+
 /// Root model: one turn that counts lines and asks the sub-model once,
 /// except for queries containing "FAIL", which the server refuses.
 fn server(delay: Duration) -> MockServer {
@@ -52,17 +54,8 @@ fn batch(server: &MockServer, tasks: &Path, out: &Path, extra: &[&str]) -> std::
         .arg(tasks)
         .arg("--out")
         .arg(out)
-        .args([
-            "--model",
-            "gpt-5",
-            "--sub-model",
-            "gpt-5-mini",
-            "--base-url",
-            &server.openai_url(),
-            "--max-retries",
-            "0",
-            "--quiet",
-        ])
+        .args(["--max-retries", "0", "--quiet"])
+        .args(common::loopback_models(&server))
         .args(extra)
         .env_remove("OPENAI_API_KEY")
         .output()

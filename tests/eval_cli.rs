@@ -5,6 +5,8 @@ use std::process::Command;
 
 use rlm::testing::{MockServer, Reply};
 
+mod common;
+
 /// A root model that finds the needle with a regex and submits it; a plain
 /// model that answers with the needle's number only if it is in its prompt.
 fn server() -> MockServer {
@@ -42,14 +44,7 @@ fn eval(server: &MockServer, extra: &[&str]) -> std::process::Output {
             "builtin",
             "--quiet",
         ])
-        .args([
-            "--model",
-            "gpt-5",
-            "--sub-model",
-            "gpt-5-mini",
-            "--base-url",
-            &server.openai_url(),
-        ])
+        .args(common::loopback_models(&server))
         .args(extra)
         .env_remove("OPENAI_API_KEY")
         .output()

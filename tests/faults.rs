@@ -12,6 +12,8 @@ use rlm::llm::{LlmConfig, ModelSpec, RetryPolicy};
 use rlm::testing::{MockServer, Reply, Request};
 use rlm::Context;
 
+mod common;
+
 const ROOT_TURN: &str = "```rhai\nlet parts = context.chunks(400);\nlet counts = llm_batch(parts.map(|p| `count the x in: ${p}`));\nlet total = sum(counts.map(|c| parse_int(c)));\nlet check = llm_query(`double ${total}`);\nsubmit(`${total} ${check}`);\n```";
 
 /// The scripted model: the root writes one cell; sub-calls count `x` or double a number.
@@ -137,19 +139,8 @@ fn a_batch_survives_a_flaky_provider_and_matches_the_clean_results() {
             .arg(&tasks)
             .arg("--out")
             .arg(out)
-            .args([
-                "--model",
-                "gpt-5",
-                "--sub-model",
-                "gpt-5-mini",
-                "--base-url",
-                &server.openai_url(),
-                "--jobs",
-                "3",
-                "--quiet",
-                "--max-retries",
-                "6",
-            ])
+            .args(["--jobs", "3", "--quiet", "--max-retries", "6"])
+            .args(common::loopback_models(&server))
             .env_remove("OPENAI_API_KEY")
             .output()
             .unwrap();

@@ -124,12 +124,6 @@ fn interrupt_a_run(signal: &str, output: &str) {
     let mut cmd = rlm(dir.path());
     cmd.args([
         "run",
-        "--model",
-        "gpt-5",
-        "--sub-model",
-        "gpt-5-mini",
-        "--base-url",
-        &server.openai_url(),
         "--max-retries",
         "0",
         "--query",
@@ -137,6 +131,7 @@ fn interrupt_a_run(signal: &str, output: &str) {
         "--output",
         output,
     ])
+    .args(common::loopback_models(&server))
     .arg("--context")
     .arg(&ctx)
     .arg("--trace")
@@ -243,18 +238,8 @@ fn batch_command(dir: &Path, server: &MockServer, tasks: &Path, out: &Path) -> C
         .arg(tasks)
         .arg("--out")
         .arg(out)
-        .args([
-            "--model",
-            "gpt-5",
-            "--sub-model",
-            "gpt-5-mini",
-            "--base-url",
-            &server.openai_url(),
-            "--max-retries",
-            "0",
-            "--jobs",
-            "2",
-        ])
+        .args(["--max-retries", "0", "--jobs", "2"])
+        .args(common::loopback_models(&server))
         .arg("--trace-dir")
         .arg(dir.join("traces"));
     cmd
@@ -431,17 +416,12 @@ fn run_command(dir: &Path, server: &MockServer) -> Command {
     let mut cmd = rlm(dir);
     cmd.args([
         "run",
-        "--model",
-        "gpt-5",
-        "--sub-model",
-        "gpt-5-mini",
-        "--base-url",
-        &server.openai_url(),
         "--max-retries",
         "0",
         "--query",
         "What is the answer?",
     ])
+    .args(common::loopback_models(&server))
     .arg("--context")
     .arg(&ctx);
     cmd
@@ -577,18 +557,12 @@ fn three_tasks(dir: &Path) -> PathBuf {
 
 fn simple_batch(dir: &Path, server: &MockServer, tasks: &Path, out: &Path) -> Command {
     let mut cmd = rlm(dir);
-    cmd.arg("batch").arg(tasks).arg("--out").arg(out).args([
-        "--model",
-        "gpt-5",
-        "--sub-model",
-        "gpt-5-mini",
-        "--base-url",
-        &server.openai_url(),
-        "--max-retries",
-        "0",
-        "--jobs",
-        "1",
-    ]);
+    cmd.arg("batch")
+        .arg(tasks)
+        .arg("--out")
+        .arg(out)
+        .args(["--max-retries", "0", "--jobs", "1"])
+        .args(common::loopback_models(&server));
     cmd
 }
 

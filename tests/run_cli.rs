@@ -71,17 +71,8 @@ fn json_output_and_a_complete_trace_without_the_api_key() {
     let server = server(three_turns, summarize, auth.clone());
     let (exit, stdout, stderr) = output(
         rlm(dir.path())
-            .args([
-                "run",
-                "--model",
-                "gpt-5",
-                "--sub-model",
-                "gpt-5-mini",
-                "--base-url",
-                &server.openai_url(),
-                "--max-retries",
-                "0",
-            ])
+            .args(["run", "--max-retries", "0"])
+            .args(common::loopback_models(&server))
             .args(["--query", "What went wrong?", "--output", "json", "--quiet"])
             .arg("--context")
             .arg(&ctx)
@@ -258,17 +249,8 @@ fn a_trace_replays_through_the_binary_without_a_server() {
     let server = server(three_turns, summarize, Arc::default());
     let (exit, recorded, stderr) = output(
         rlm(dir.path())
-            .args([
-                "run",
-                "--model",
-                "gpt-5",
-                "--sub-model",
-                "gpt-5-mini",
-                "--base-url",
-                &server.openai_url(),
-                "--max-retries",
-                "0",
-            ])
+            .args(["run", "--max-retries", "0"])
+            .args(common::loopback_models(&server))
             .args(["--query", "What went wrong?"])
             .arg("--context")
             .arg(&ctx)

@@ -69,3 +69,19 @@ pub fn jsonl(path: &Path) -> Vec<Value> {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Flags that make `server` the root model (`gpt-5`) and the sub-model
+/// (`gpt-5-mini`) of a command.
+pub fn loopback_models(server: &rlm::testing::MockServer) -> Vec<String> {
+    let url = server.openai_url();
+    [
+        "--model",
+        "gpt-5",
+        "--sub-model",
+        "gpt-5-mini",
+        "--base-url",
+        &url,
+    ]
+    .map(String::from)
+    .to_vec()
+}
