@@ -55,7 +55,7 @@ fn batch(server: &MockServer, tasks: &Path, out: &Path, extra: &[&str]) -> std::
         .arg("--out")
         .arg(out)
         .args(["--max-retries", "0", "--quiet"])
-        .args(common::loopback_models(&server))
+        .args(common::loopback_models(server))
         .args(extra)
         .env_remove("OPENAI_API_KEY")
         .output()

@@ -44,7 +44,7 @@ fn eval(server: &MockServer, extra: &[&str]) -> std::process::Output {
             "builtin",
             "--quiet",
         ])
-        .args(common::loopback_models(&server))
+        .args(common::loopback_models(server))
         .args(extra)
         .env_remove("OPENAI_API_KEY")
         .output()

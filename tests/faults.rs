@@ -140,7 +140,7 @@ fn a_batch_survives_a_flaky_provider_and_matches_the_clean_results() {
             .arg("--out")
             .arg(out)
             .args(["--jobs", "3", "--quiet", "--max-retries", "6"])
-            .args(common::loopback_models(&server))
+            .args(common::loopback_models(server))
             .env_remove("OPENAI_API_KEY")
             .output()
             .unwrap();

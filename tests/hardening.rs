@@ -239,7 +239,7 @@ fn batch_command(dir: &Path, server: &MockServer, tasks: &Path, out: &Path) -> C
         .arg("--out")
         .arg(out)
         .args(["--max-retries", "0", "--jobs", "2"])
-        .args(common::loopback_models(&server))
+        .args(common::loopback_models(server))
         .arg("--trace-dir")
         .arg(dir.join("traces"));
     cmd
@@ -421,7 +421,7 @@ fn run_command(dir: &Path, server: &MockServer) -> Command {
         "--query",
         "What is the answer?",
     ])
-    .args(common::loopback_models(&server))
+    .args(common::loopback_models(server))
     .arg("--context")
     .arg(&ctx);
     cmd
@@ -562,7 +562,7 @@ fn simple_batch(dir: &Path, server: &MockServer, tasks: &Path, out: &Path) -> Co
         .arg("--out")
         .arg(out)
         .args(["--max-retries", "0", "--jobs", "1"])
-        .args(common::loopback_models(&server));
+        .args(common::loopback_models(server));
     cmd
 }
 
