@@ -467,6 +467,19 @@ fn a_run_whose_trace_disk_is_full_still_answers_and_warns() {
     );
 }
 
+/// A command whose standard output was `/dev/full` exits 1 naming the
+/// problem, without a panic.
+fn assert_full_stdout_error(o: &std::process::Output, label: &str) {
+    let stderr = text(&o.stderr);
+    no_panic(&stderr);
+    assert_eq!(o.status.code(), Some(1), "{label}: {stderr}");
+    assert!(
+        stderr.contains("rlm: error: writing to standard output")
+            && stderr.contains("No space left on device"),
+        "{label}: {stderr}"
+    );
+}
+
 /// `exec` and `stats` print through the same path as `run`: a full disk is a
 /// clear error (exit 1), a reader that went away (`| head`) a quiet exit.
 #[test]
@@ -489,14 +502,7 @@ fn exec_and_stats_on_a_full_or_closed_standard_output_do_not_panic() {
             .stdout(File::options().write(true).open(full).unwrap())
             .output()
             .unwrap();
-        let stderr = text(&o.stderr);
-        no_panic(&stderr);
-        assert_eq!(o.status.code(), Some(1), "{name}: {stderr}");
-        assert!(
-            stderr.contains("rlm: error: writing to standard output")
-                && stderr.contains("No space left on device"),
-            "{name}: {stderr}"
-        );
+        assert_full_stdout_error(&o, name);
 
         // A pipe whose reader has gone.
         let mut c = rlm(dir.path());
@@ -528,14 +534,7 @@ fn a_run_whose_standard_output_is_full_fails_clearly_instead_of_panicking() {
             .stdout(File::options().write(true).open(full).unwrap())
             .output()
             .unwrap();
-        let stderr = text(&o.stderr);
-        no_panic(&stderr);
-        assert_eq!(o.status.code(), Some(1), "{output}: {stderr}");
-        assert!(
-            stderr.contains("rlm: error: writing to standard output")
-                && stderr.contains("No space left on device"),
-            "{output}: {stderr}"
-        );
+        assert_full_stdout_error(&o, output);
         // The trace, on another disk, still holds the answer.
         let events = jsonl(&trace);
         let last = events.last().unwrap();
