@@ -753,6 +753,47 @@ fn an_empty_response_gets_a_nudge_and_the_run_continues() {
     }
 }
 
+/// A reply that spent its whole token limit thinking: no text, finish `length`.
+fn thought_to_the_limit() -> Reply {
+    Reply::json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 4000}
+    }))
+}
+
+#[test]
+fn a_root_reply_cut_off_before_any_text_is_nudged_once_then_fails_naming_the_fix() {
+    // Once: the run is told to be brief and carries on.
+    let script: ReplyScript = Arc::new(|_, turn, _| match turn {
+        1 => thought_to_the_limit(),
+        _ => Reply::openai_text(&code("submit(context.line_count());"), 100, 10),
+    });
+    let server = server_with(script, |_| Reply::openai_text("", 1, 1));
+    let ctx = Context::from_string("doc", "a\nb\n");
+    let result =
+        rlm(&server, RunConfig::default(), Budgets::default()).run("How many lines?", &ctx);
+    assert_eq!(result.status, RunStatus::Submitted, "{result:?}");
+    assert_eq!(result.answer, Some(json!(2)));
+    let turns = root_requests(&server);
+    assert_eq!(turns.len(), 2);
+    assert!(last_user_message(&turns[1]).contains("Think less"));
+    // Every message sent is non-empty: Anthropic rejects empty ones.
+    let messages = turns[1].json()["messages"].as_array().unwrap().clone();
+    assert!(messages
+        .iter()
+        .all(|m| m["content"].as_str().is_some_and(|c| !c.is_empty())));
+
+    // Every time: one nudge, then the run fails and says which flag helps.
+    let always: ReplyScript = Arc::new(|_, _, _| thought_to_the_limit());
+    let server = server_with(always, |_| Reply::openai_text("", 1, 1));
+    let result =
+        rlm(&server, RunConfig::default(), Budgets::default()).run("How many lines?", &ctx);
+    assert_eq!(result.status, RunStatus::Failed, "{result:?}");
+    let error = result.error.unwrap_or_default();
+    assert!(error.contains("--root-max-tokens"), "{error}");
+    assert_eq!(root_requests(&server).len(), 2);
+}
+
 #[test]
 fn a_python_block_is_not_run_and_the_model_is_told_to_rewrite_it_in_rhai() {
     let script: Script = Arc::new(|_, turn, _| {

@@ -161,6 +161,10 @@ fn finish(shared: &RunShared, o: LoopOutcome, started: Instant) -> RunResult {
     }
 }
 
+/// Stands in the conversation for a root reply that had no text (the
+/// protocols reject empty assistant messages).
+const EMPTY_REPLY: &str = "(no reply: the token limit was reached before any text)";
+const EMPTY_NUDGE: &str = "Your last reply reached its token limit before writing any text. Think less: reply now with one short ```rhai block.";
 const FINAL_TURN: &str = "\n\nThis is your final turn: call submit(answer) in a ```rhai block now, with your best answer so far.";
 
 fn first_message(query: &str, view: &Text) -> String {
@@ -263,6 +267,7 @@ fn run_loop(
 
     let mut messages = vec![Message::user(first_message(query, &view))];
     let mut traced = 0;
+    let mut nudged_empty = false;
     let mut outcome = LoopOutcome {
         answer: None,
         kind: None,
@@ -320,9 +325,22 @@ fn run_loop(
                 outcome.error = Some(b.to_string());
                 break;
             }
+            // A reasoning model can spend its whole token limit thinking.
+            // Once, ask it to be brief; a second time, it will not help.
+            Some(Err(LlmError::Empty { .. })) if !nudged_empty && !last_turn => {
+                nudged_empty = true;
+                messages.push(Message::assistant(EMPTY_REPLY));
+                messages.push(Message::user(EMPTY_NUDGE));
+                continue;
+            }
             Some(Err(e)) => {
                 outcome.status = RunStatus::Failed;
-                outcome.error = Some(format!("the root model failed: {e}"));
+                outcome.error = Some(match e {
+                    LlmError::Empty { .. } => {
+                        format!("the root model failed: {e} (rlm run: --root-max-tokens)")
+                    }
+                    e => format!("the root model failed: {e}"),
+                });
                 break;
             }
             None => {
