@@ -491,3 +491,48 @@ fn line_anchors_and_word_boundaries_agree_with_the_printed_text_across_documents
     assert_eq!(ctx.documents()[1].to_string(), "x");
     assert!(ctx.documents()[2].to_string().ends_with("ends with CR\r"));
 }
+
+/// Needles with a newline walk the segments with a window at each boundary
+/// (no copy of the view); an occurrence may span a one-byte document and
+/// both headers around it.
+#[test]
+fn newline_needles_spanning_several_segments_are_found_once_in_order() {
+    let ctx = Context::from_documents([
+        ("a".to_string(), b"one\n\n".to_vec()),
+        ("b".to_string(), b"\n".to_vec()),
+        ("c".to_string(), b"\n\ntwo\n\n\n".to_vec()),
+        ("d".to_string(), b"three".to_vec()),
+    ]);
+    let text = ctx.text();
+    let printed = text.to_string();
+    for needle in [
+        "<==\n\n==>",
+        "\n\n",
+        "\n\n\n",
+        "\n==>",
+        "two\n\n\n==> d",
+        "\n",
+    ] {
+        let expected: Vec<usize> = printed.match_indices(needle).map(|(i, _)| i).collect();
+        assert_eq!(
+            text.find_all(needle, usize::MAX).unwrap(),
+            expected,
+            "{needle:?}"
+        );
+        assert_eq!(text.count(needle).unwrap(), expected.len(), "{needle:?}");
+        assert_eq!(text.find(needle).unwrap(), expected.first().copied());
+        assert_eq!(text.contains(needle).unwrap(), !expected.is_empty());
+        // A limit stops early; a view starting mid-text still agrees.
+        assert_eq!(
+            text.find_all(needle, 2).unwrap(),
+            expected[..expected.len().min(2)]
+        );
+        let tail = text.slice(5, text.len());
+        let from_5: Vec<usize> = printed[5..].match_indices(needle).map(|(i, _)| i).collect();
+        assert_eq!(
+            tail.find_all(needle, usize::MAX).unwrap(),
+            from_5,
+            "{needle:?} from 5"
+        );
+    }
+}

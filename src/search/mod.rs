@@ -6,11 +6,12 @@
 //! results concatenated in order. Because a unit always starts at a line
 //! start, a match that stays within a line is found exactly once, by
 //! exactly one unit, with the same look-around context as a sequential
-//! scan. Needles and patterns that can match a newline (or need the whole
-//! text, like `\A`) are searched over the whole view as one contiguous
-//! haystack instead (see [`pattern`]): exact too, including matches that
-//! run across a document boundary, but on one thread, and a view spanning
-//! several documents is copied once for it.
+//! scan. Patterns that can match a newline (or need the whole text, like
+//! `\A`) are searched over the whole view as one contiguous haystack
+//! instead (see [`pattern`]): exact too, including matches that run across
+//! a document boundary, but on one thread, and a view spanning several
+//! documents is copied once for it. Needles with a newline walk the
+//! segments with a small window at each boundary instead (`literal`).
 //!
 //! Between units the driver polls the view's [`Interrupt`](crate::Interrupt).
 
