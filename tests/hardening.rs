@@ -233,15 +233,8 @@ fn batch_server(hang: bool) -> MockServer {
 }
 
 fn batch_command(dir: &Path, server: &MockServer, tasks: &Path, out: &Path) -> Command {
-    let mut cmd = rlm(dir);
-    cmd.arg("batch")
-        .arg(tasks)
-        .arg("--out")
-        .arg(out)
-        .args(["--max-retries", "0", "--jobs", "2"])
-        .args(common::loopback_models(server))
-        .arg("--trace-dir")
-        .arg(dir.join("traces"));
+    let mut cmd = batch_with_jobs(dir, server, tasks, out, 2);
+    cmd.arg("--trace-dir").arg(dir.join("traces"));
     cmd
 }
 
@@ -555,12 +548,17 @@ fn three_tasks(dir: &Path) -> PathBuf {
 }
 
 fn simple_batch(dir: &Path, server: &MockServer, tasks: &Path, out: &Path) -> Command {
+    batch_with_jobs(dir, server, tasks, out, 1)
+}
+
+/// `rlm batch` over the loopback model, without retries.
+fn batch_with_jobs(dir: &Path, server: &MockServer, tasks: &Path, out: &Path, jobs: u8) -> Command {
     let mut cmd = rlm(dir);
     cmd.arg("batch")
         .arg(tasks)
         .arg("--out")
         .arg(out)
-        .args(["--max-retries", "0", "--jobs", "1"])
+        .args(["--max-retries", "0", "--jobs", &jobs.to_string()])
         .args(common::loopback_models(server));
     cmd
 }
