@@ -168,22 +168,20 @@ fn extreme_label(s: &Stats, least: bool) -> Option<usize> {
 }
 
 fn most_common_label(_: &mut Rng, s: &Stats) -> Option<(String, Expected)> {
-    let l = extreme_label(s, false)?;
-    Some((
-        format!(
-            "In the above data, which of the labels is the most common? Give your final answer \
-             in the form 'Label: answer' where answer is one of the labels: {}.",
-            s.labels.join(", ")
-        ),
-        Expected::Exact(s.labels[l].clone()),
-    ))
+    common_label(s, false)
 }
 
 fn least_common_label(_: &mut Rng, s: &Stats) -> Option<(String, Expected)> {
-    let l = extreme_label(s, true)?;
+    common_label(s, true)
+}
+
+/// "Which label is the most (or least) common?", when one clearly is.
+fn common_label(s: &Stats, least: bool) -> Option<(String, Expected)> {
+    let l = extreme_label(s, least)?;
+    let which = if least { "least" } else { "most" };
     Some((
         format!(
-            "In the above data, which of the labels is the least common? Give your final answer \
+            "In the above data, which of the labels is the {which} common? Give your final answer \
              in the form 'Label: answer' where answer is one of the labels: {}.",
             s.labels.join(", ")
         ),
