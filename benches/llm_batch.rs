@@ -47,6 +47,34 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// A session whose sub-calls go to `server`, `concurrency` at a time.
+fn loopback_session(
+    server: &MockServer,
+    concurrency: usize,
+    runtime: &tokio::runtime::Handle,
+    ctx: &Context,
+) -> rlm::dsl::Session {
+    let client = LlmClient::new(
+        LlmConfig {
+            openai_base_url: server.openai_url(),
+            concurrency,
+            ..LlmConfig::default()
+        },
+        Arc::new(Ledger::new(PriceTable::default(), Budgets::default())),
+    )
+    .unwrap();
+    let access = LlmAccess {
+        client,
+        runtime: runtime.clone(),
+        sub_model: Some(ModelSpec::parse("gpt-5-mini")),
+        context_window: None,
+        depth: 0,
+        run_id: None,
+        scope: None,
+    };
+    SessionBuilder::new().llm(access).build(ctx)
+}
+
 fn main() {
     // The server runs on its own threads; its CPU counts in this process
     // too, so it is measured separately with a zero-latency run below.
@@ -58,26 +86,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let client = LlmClient::new(
-        LlmConfig {
-            openai_base_url: server.openai_url(),
-            concurrency: CONCURRENCY,
-            ..LlmConfig::default()
-        },
-        Arc::new(Ledger::new(PriceTable::default(), Budgets::default())),
-    )
-    .unwrap();
-    let access = LlmAccess {
-        client: client.clone(),
-        runtime: runtime.handle().clone(),
-        sub_model: Some(ModelSpec::parse("gpt-5-mini")),
-        context_window: None,
-        depth: 0,
-        run_id: None,
-        scope: None,
-    };
     let ctx = Context::from_string("bench", "x".repeat(1000));
-    let mut session = SessionBuilder::new().llm(access).build(&ctx);
+    let mut session = loopback_session(&server, CONCURRENCY, runtime.handle(), &ctx);
     let script = format!("let a = llm_batch(range({CALLS}).map(|i| `question ${{i}}: ` + context.slice(0, 200))); print(a.len());");
 
     // Warm the connection pool once, as a long run would be.
@@ -117,26 +127,7 @@ fn main() {
     );
 
     // All 1,000 in flight at once: memory of the in-flight state.
-    let wide = LlmClient::new(
-        LlmConfig {
-            openai_base_url: server.openai_url(),
-            concurrency: CALLS,
-            ..LlmConfig::default()
-        },
-        Arc::new(Ledger::new(PriceTable::default(), Budgets::default())),
-    )
-    .unwrap();
-    let mut s2 = SessionBuilder::new()
-        .llm(LlmAccess {
-            client: wide,
-            runtime: runtime.handle().clone(),
-            sub_model: Some(ModelSpec::parse("gpt-5-mini")),
-            context_window: None,
-            depth: 0,
-            run_id: None,
-            scope: None,
-        })
-        .build(&ctx);
+    let mut s2 = loopback_session(&server, CALLS, runtime.handle(), &ctx);
     let rss0 = peak_rss_kib();
     let t0 = Instant::now();
     let out = s2.run_cell(&script);
