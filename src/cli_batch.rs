@@ -1,6 +1,6 @@
 //! `rlm batch`: many tasks, one results file, resumable and shardable.
 
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -244,13 +244,8 @@ fn print_summary(s: &BatchSummary, bad_lines: usize, out: &ResultsFile) {
             out.path().display()
         );
         // Standard output may be the same full disk; then say so rather than panic.
-        let mut stdout = std::io::stdout().lock();
-        let written = s
-            .unwritten
-            .iter()
-            .try_for_each(|line| writeln!(stdout, "{line}"))
-            .and_then(|()| stdout.flush());
-        if let Err(e) = written {
+        let lines: String = s.unwritten.iter().map(|l| format!("{l}\n")).collect();
+        if let Err(super::StdoutError(e)) = super::write_stdout(&lines) {
             eprintln!(
                 "rlm: error: writing those results to standard output: {e}; they are lost, re-run the same command once there is space"
             );
