@@ -14,7 +14,7 @@ use rlm::batch::{
 };
 use rlm::driver::RunConfig;
 use rlm::dsl::Limits;
-use rlm::llm::ModelSpec;
+use rlm::llm::{cost_text, ModelSpec};
 
 use super::{LoadArgs, ModelArgs};
 
@@ -129,7 +129,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let summary = run_with_progress(&runtime, &runner, tasks, &out, &existing, args.quiet);
-    print_summary(&summary, bad.len(), &out);
+    print_summary(&summary, runner.client().ledger().cost(), bad.len(), &out);
     Ok(ExitCode::from(if summary.results_error.is_some() {
         // Not 130: nobody interrupted it, and a script must not take it for Ctrl-C.
         1
@@ -187,11 +187,11 @@ pub fn run_with_progress(
                     bar.set_length(p.total.load(Ordering::Relaxed) as u64);
                     bar.set_position(p.done.load(Ordering::Relaxed) as u64);
                     bar.set_message(format!(
-                        "{} failed, {} running · {} tokens · ${:.4}",
+                        "{} failed, {} running · {} tokens · {}",
                         p.failed.load(Ordering::Relaxed),
                         p.running.load(Ordering::Relaxed),
                         t.input_tokens + t.output_tokens,
-                        t.cost_usd
+                        cost_text(client.ledger().cost())
                     ));
                     std::thread::sleep(Duration::from_millis(150));
                 }
@@ -204,7 +204,8 @@ pub fn run_with_progress(
     })
 }
 
-fn print_summary(s: &BatchSummary, bad_lines: usize, out: &ResultsFile) {
+/// `cost` is the batch's cost, `None` when a model used has no known price.
+fn print_summary(s: &BatchSummary, cost: Option<f64>, bad_lines: usize, out: &ResultsFile) {
     let stopped = if s.results_error.is_some() {
         " (stopped: the results file cannot be written)"
     } else if s.interrupted {
@@ -213,7 +214,7 @@ fn print_summary(s: &BatchSummary, bad_lines: usize, out: &ResultsFile) {
         ""
     };
     eprintln!(
-        "rlm batch: {} tasks: ran {} ({} submitted), {} already done, {} in other shards, {} bad lines; {:.1}s, {} tokens, ${:.4}{}",
+        "rlm batch: {} tasks: ran {} ({} submitted), {} already done, {} in other shards, {} bad lines; {:.1}s, {} tokens, {}{}",
         s.tasks,
         s.ran,
         s.submitted,
@@ -222,7 +223,7 @@ fn print_summary(s: &BatchSummary, bad_lines: usize, out: &ResultsFile) {
         bad_lines,
         s.wall_s,
         s.input_tokens + s.output_tokens,
-        s.cost_usd,
+        cost_text(cost),
         stopped
     );
     for (reason, n) in &s.failures {

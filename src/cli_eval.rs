@@ -84,7 +84,8 @@ struct Row {
     method: String,
     n: usize,
     score: f64,
-    cost_usd: f64,
+    /// `None` (null) when a model used has no known price.
+    cost_usd: Option<f64>,
     mean_wall_s: f64,
     p95_wall_s: f64,
     mean_calls: f64,
@@ -98,7 +99,7 @@ struct Attempt {
     task: usize,
     method: &'static str,
     score: f64,
-    cost_usd: f64,
+    cost_usd: Option<f64>,
     wall_s: f64,
     calls: u64,
     truncated: bool,
@@ -228,7 +229,7 @@ fn run_rlm(
                 task: i,
                 method: "rlm",
                 score: answer.as_deref().map_or(0.0, |a| eval::score(t, a)),
-                cost_usd: r.map_or(0.0, |r| r.cost_usd),
+                cost_usd: r.map_or(Some(0.0), |r| all_priced(&r.usage).then_some(r.cost_usd)),
                 wall_s: r.map_or(0.0, |r| r.wall_s),
                 calls,
                 truncated: false,
@@ -282,6 +283,12 @@ fn run_direct(
                 let started = Instant::now();
                 let result = client.complete(&model, &request, &options).await;
                 let cost = (client.ledger().totals().cost_usd - before).max(0.0);
+                let priced = client
+                    .ledger()
+                    .by_model()
+                    .get(&model.name)
+                    .is_none_or(|u| u.cost().is_some());
+                let cost = priced.then_some(cost);
                 (i, result, started.elapsed().as_secs_f64(), cost, truncated)
             });
         }
@@ -304,6 +311,18 @@ fn run_direct(
             });
         }
         out
+    })
+}
+
+/// Whether every model in a result line's `usage` had a known price (or
+/// used no tokens), so its `cost_usd` is the whole cost.
+fn all_priced(usage: &serde_json::Value) -> bool {
+    usage.as_object().is_none_or(|models| {
+        models.values().all(|u| {
+            let tokens =
+                u["input_tokens"].as_u64().unwrap_or(0) + u["output_tokens"].as_u64().unwrap_or(0);
+            u["priced"].as_bool() != Some(false) || tokens == 0
+        })
     })
 }
 
@@ -344,13 +363,14 @@ fn markdown(rows: &[Row]) -> String {
     let mut s = String::from("| task | length | method | n | score | cost $ | mean wall s | p95 wall s | calls/task | truncated | failed |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.3} | {:.4} | {:.2} | {:.2} | {:.1} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.3} | {} | {:.2} | {:.2} | {:.1} | {} | {} |\n",
             r.family,
             r.length,
             r.method,
             r.n,
             r.score,
-            r.cost_usd,
+            r.cost_usd
+                .map_or_else(|| "unknown".to_string(), |c| format!("{c:.4}")),
             r.mean_wall_s,
             r.p95_wall_s,
             r.mean_calls,

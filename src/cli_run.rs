@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use rlm::driver::{Rlm, RunConfig, RunResult};
 use rlm::dsl::Limits;
-use rlm::llm::ModelSpec;
+use rlm::llm::{cost_text, ModelSpec};
 
 use super::{OutputFormat, RunArgs};
 
@@ -144,14 +144,14 @@ fn spawn_progress(rlm: &Rlm) -> (indicatif::ProgressBar, Arc<std::sync::atomic::
         while !s.load(Ordering::SeqCst) {
             let t = client.ledger().totals();
             b.set_message(format!(
-                "turn {}/{max} · cell {} · sub-calls {} done, {} in flight · {} children · {} tokens · ${:.4}",
+                "turn {}/{max} · cell {} · sub-calls {} done, {} in flight · {} children · {} tokens · {}",
                 progress.turn.load(Ordering::Relaxed),
                 progress.cell.load(Ordering::Relaxed),
                 t.calls + t.errors,
                 client.in_flight(),
                 progress.children.load(Ordering::Relaxed),
                 t.input_tokens + t.output_tokens,
-                t.cost_usd
+                cost_text(client.ledger().cost())
             ));
             b.tick();
             std::thread::sleep(Duration::from_millis(120));
@@ -160,12 +160,20 @@ fn spawn_progress(rlm: &Rlm) -> (indicatif::ProgressBar, Arc<std::sync::atomic::
     (bar, stop)
 }
 
-/// Prints the answer (or the JSON result) on standard output, then the
-/// status and any errors on standard error.
+/// Prints the answer (or the JSON result) on standard output, and on
+/// standard error what the submitting cell printed (before the answer, as
+/// it ran), then the status and any errors.
 ///
 /// Fails when standard output cannot be written (a full disk, a closed
 /// pipe), where `println!` would panic; standard error is still written.
 fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Result<()> {
+    let text = matches!(format, OutputFormat::Text);
+    if let Some(printed) = result.final_output.as_deref().filter(|_| text && !quiet) {
+        eprint!("rlm: the submitting cell printed:\n{printed}");
+        if !printed.ends_with('\n') {
+            eprintln!();
+        }
+    }
     let answer = match format {
         OutputFormat::Json => {
             Some(serde_json::to_string_pretty(result).context("serializing the result")?)
@@ -173,7 +181,7 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
         OutputFormat::Text => result.answer_text.clone(),
     };
     let printed = answer.map_or(Ok(()), |text| super::write_stdout(&format!("{text}\n")));
-    if matches!(format, OutputFormat::Text) && !quiet {
+    if text && !quiet {
         let kind = match result.answer_kind {
             Some(rlm::driver::AnswerKind::Prose) => {
                 " (answer taken from the model's prose, not submitted)"
@@ -181,7 +189,7 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
             _ => "",
         };
         eprintln!(
-            "rlm: {}{kind} after {} turns in {:.1}s; {} calls, {} tokens, ${:.4}",
+            "rlm: {}{kind} after {} turns in {:.1}s; {} calls, {} tokens, {}",
             serde_json::to_value(result.status)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
@@ -190,7 +198,7 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
             result.wall_s,
             result.totals.calls,
             result.totals.input_tokens + result.totals.output_tokens,
-            result.cost_usd
+            cost_text(result.cost())
         );
     }
     if let Some(e) = &result.error {

@@ -176,8 +176,16 @@ pub(crate) enum OutputFormat {
     Json,
 }
 
-/// Options of `rlm exec`.
+/// Options of `rlm exec`. The model flags are shared with the commands
+/// that have a root model; exec has none, so `--model` only stands in for
+/// `--sub-model`, and its help says so.
 #[derive(clap::Args)]
+#[command(mut_arg("model", |a| a.help(
+    "The model llm_query and llm_batch call when --sub-model is not given (exec has no root model) [env: RLM_MODEL]"
+)))]
+#[command(mut_arg("sub_model", |a| a.help(
+    "The model llm_query and llm_batch call, e.g. gpt-5-mini; without it (or --model), they fail [env: RLM_SUB_MODEL]"
+)))]
 pub(crate) struct ExecArgs {
     /// The script file (`-` reads it from standard input).
     script: PathBuf,
@@ -415,7 +423,10 @@ fn exec(
         Some(_) => Some(Models::new(&settings)?),
         None => None,
     };
-    let mut builder = SessionBuilder::new().query(query).limits(limits);
+    let mut builder = SessionBuilder::new()
+        .query(query)
+        .limits(limits)
+        .extend(rlm::driver::without_root_model);
     if let Some(m) = &models {
         builder = builder.llm(LlmAccess {
             client: m.client.clone(),
@@ -453,8 +464,8 @@ fn exec(
                 "error": outcome.error,
                 "timing": { "load_s": load_s, "run_s": run_s },
                 "usage": ledger.as_ref().map(|l| serde_json::json!({
-                    "by_model": l.by_model(),
-                    "total": l.totals(),
+                    "by_model": rlm::llm::usage_json(&l.by_model()),
+                    "total": rlm::llm::totals_json(&l.totals(), l.cost()),
                 })),
             });
             let json = serde_json::to_string_pretty(&json).context("serializing the result")?;

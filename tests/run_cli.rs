@@ -290,3 +290,94 @@ fn a_trace_replays_through_the_binary_without_a_server() {
     assert_eq!(result["usage"]["gpt-5"]["calls"], 3);
     assert_eq!(result["usage"]["gpt-5-mini"]["calls"], 1);
 }
+
+/// A root model that checks a value and submits it in the same cell.
+fn print_then_submit(_turn: usize) -> String {
+    code(r#"print("check 42"); submit(42);"#)
+}
+
+#[test]
+fn what_the_submitting_cell_printed_is_kept_in_the_json_result_and_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, trace) = (dir.path().join("app.log"), dir.path().join("trace.jsonl"));
+    std::fs::write(&ctx, LOG).unwrap();
+    let server = server(print_then_submit, summarize, Arc::default());
+    let (exit, stdout, stderr) = output(
+        rlm(dir.path())
+            .arg("run")
+            .args(common::loopback_models(&server))
+            .args(["--query", "Check.", "--output", "json", "--quiet"])
+            .arg("--context")
+            .arg(&ctx)
+            .arg("--trace")
+            .arg(&trace),
+    );
+    assert_eq!(exit, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(result["answer"], 42);
+    assert_eq!(result["final_output"], "check 42\n", "{result}");
+
+    let events = common::jsonl(&trace);
+    let cells: Vec<&Value> = events.iter().filter(|e| e["event"] == "cell").collect();
+    assert_eq!(cells.len(), 1);
+    assert_eq!(cells[0]["output"], "check 42\n", "{}", cells[0]);
+    assert_eq!(cells[0]["submitted"], 42);
+}
+
+#[test]
+fn text_mode_shows_the_submitting_cell_s_output_on_stderr_and_only_the_answer_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("app.log");
+    std::fs::write(&ctx, LOG).unwrap();
+    let server = server(print_then_submit, summarize, Arc::default());
+    let run = |quiet: bool| {
+        let mut c = rlm(dir.path());
+        c.arg("run")
+            .args(common::loopback_models(&server))
+            .args(["--query", "Check."])
+            .arg("--context")
+            .arg(&ctx);
+        if quiet {
+            c.arg("--quiet");
+        }
+        output(&mut c)
+    };
+    let (exit, stdout, stderr) = run(false);
+    assert_eq!(exit, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(stdout, "42\n");
+    let printed = stderr
+        .find("the submitting cell printed:\ncheck 42\n")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let status = stderr
+        .find("rlm: submitted")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(printed < status, "{stderr}");
+
+    let (exit, stdout, stderr) = run(true);
+    assert_eq!(exit, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(stdout, "42\n");
+    assert!(
+        stderr.is_empty(),
+        "--quiet prints only the answer: {stderr}"
+    );
+}
+
+#[test]
+fn a_run_that_submits_without_printing_has_no_final_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("app.log");
+    std::fs::write(&ctx, LOG).unwrap();
+    let server = server(|_| code("submit(7);"), summarize, Arc::default());
+    let (exit, stdout, stderr) = output(
+        rlm(dir.path())
+            .arg("run")
+            .args(common::loopback_models(&server))
+            .args(["--query", "Seven?", "--output", "json"])
+            .arg("--context")
+            .arg(&ctx),
+    );
+    assert_eq!(exit, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(result["final_output"].is_null(), "{result}");
+    assert!(!stderr.contains("printed"), "{stderr}");
+}

@@ -46,6 +46,7 @@ pub use fences::{extract_blocks, Blocks};
 pub use prompt::{
     context_summary, render as render_prompt, PromptValues, QUICK_REFERENCE, SYSTEM_TEMPLATE,
 };
+pub use run::without_root_model;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,25 +110,81 @@ pub enum AnswerKind {
 }
 
 /// The outcome of a run: what `rlm run --output json` prints.
-#[derive(Debug, Clone, Serialize)]
+///
+/// In JSON, a cost that is not known is `null`, not 0: `cost_usd` and
+/// `totals.cost_usd` when some model called has no known price, and that
+/// model's `usage` entry (see [`RunResult::cost`]).
+#[derive(Debug, Clone)]
 pub struct RunResult {
     /// The answer as JSON (strings stay strings), if there is one.
     pub answer: Option<serde_json::Value>,
     /// The answer as text.
     pub answer_text: Option<String>,
     pub answer_kind: Option<AnswerKind>,
+    /// What the cell that called `submit` printed before it did (capped as
+    /// the model's cell outputs are); `None` when no cell submitted or it
+    /// printed nothing. The model never sees it, since the run ends there,
+    /// so this is the only place it is kept besides the trace.
+    pub final_output: Option<String>,
     pub status: RunStatus,
     /// Root turns taken.
     pub iterations: usize,
     /// Usage per model, for the whole recursion tree.
     pub usage: std::collections::BTreeMap<String, ModelUsage>,
     pub totals: UsageTotals,
+    /// The cost of the calls to models with a known price; 0 for the
+    /// others. [`RunResult::cost`] says whether that is the whole cost.
     pub cost_usd: f64,
     pub wall_s: f64,
     /// What went wrong, for `failed` and other early stops.
     pub error: Option<String>,
     /// Set when the trace could not be fully written.
     pub trace_error: Option<String>,
+}
+
+impl RunResult {
+    /// The run's cost in USD, or `None` when some model it called has no
+    /// known price (so the true cost is unknown, not 0).
+    pub fn cost(&self) -> Option<f64> {
+        crate::llm::known_cost(&self.usage)
+    }
+}
+
+impl Serialize for RunResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The JSON form, where unknown costs are null.
+        #[derive(Serialize)]
+        struct Json<'a> {
+            answer: &'a Option<serde_json::Value>,
+            answer_text: &'a Option<String>,
+            answer_kind: &'a Option<AnswerKind>,
+            final_output: &'a Option<String>,
+            status: RunStatus,
+            iterations: usize,
+            usage: serde_json::Value,
+            totals: serde_json::Value,
+            cost_usd: Option<f64>,
+            wall_s: f64,
+            error: &'a Option<String>,
+            trace_error: &'a Option<String>,
+        }
+        let cost = self.cost();
+        Json {
+            answer: &self.answer,
+            answer_text: &self.answer_text,
+            answer_kind: &self.answer_kind,
+            final_output: &self.final_output,
+            status: self.status,
+            iterations: self.iterations,
+            usage: crate::llm::usage_json(&self.usage),
+            totals: crate::llm::totals_json(&self.totals, cost),
+            cost_usd: cost,
+            wall_s: self.wall_s,
+            error: &self.error,
+            trace_error: &self.trace_error,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Settings of the loop itself.

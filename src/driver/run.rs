@@ -34,6 +34,8 @@ pub(crate) struct RunShared {
 struct LoopOutcome {
     answer: Option<(serde_json::Value, String)>,
     kind: Option<AnswerKind>,
+    /// What the submitting cell printed, if anything.
+    final_output: Option<String>,
     status: RunStatus,
     iterations: usize,
     error: Option<String>,
@@ -115,6 +117,7 @@ pub(crate) fn failed_result(shared: &RunShared, error: String, started: Instant)
     let outcome = LoopOutcome {
         answer: None,
         kind: None,
+        final_output: None,
         status: RunStatus::Failed,
         iterations: 0,
         error: Some(error),
@@ -126,6 +129,7 @@ fn finish(shared: &RunShared, o: LoopOutcome, started: Instant) -> RunResult {
     let ledger = shared.client.ledger();
     let totals = ledger.totals();
     let usage = ledger.by_model();
+    let cost = crate::llm::known_cost(&usage);
     let wall_s = started.elapsed().as_secs_f64();
     let (answer, answer_text) = match o.answer {
         Some((v, t)) => (Some(v), Some(t)),
@@ -140,8 +144,8 @@ fn finish(shared: &RunShared, o: LoopOutcome, started: Instant) -> RunResult {
             "answer_kind": o.kind,
             "status": o.status,
             "iterations": o.iterations,
-            "usage": usage,
-            "cost_usd": totals.cost_usd,
+            "usage": crate::llm::usage_json(&usage),
+            "cost_usd": cost,
             "wall_s": wall_s,
             "error": o.error,
         }),
@@ -150,6 +154,7 @@ fn finish(shared: &RunShared, o: LoopOutcome, started: Instant) -> RunResult {
         answer,
         answer_text,
         answer_kind: o.kind,
+        final_output: o.final_output,
         status: o.status,
         iterations: o.iterations,
         cost_usd: totals.cost_usd,
@@ -271,6 +276,7 @@ fn run_loop(
     let mut outcome = LoopOutcome {
         answer: None,
         kind: None,
+        final_output: None,
         status: RunStatus::MaxIterations,
         iterations: 0,
         error: None,
@@ -425,6 +431,7 @@ fn run_loop(
             if let Some(answer) = cell.submitted {
                 outcome.answer = Some((answer.value, answer.text));
                 outcome.kind = Some(AnswerKind::Submitted);
+                outcome.final_output = Some(cell.output).filter(|o| !o.is_empty());
                 outcome.status = RunStatus::Submitted;
                 return end_child(shared, outcome, run_id, depth, started);
             }
@@ -513,6 +520,45 @@ fn call_root(
             }
         }
     })
+}
+
+/// Registers `rlm_query` and `rlm_batch` in a session without a root model
+/// (`rlm exec`), as functions that fail saying so. Left unregistered, a
+/// call would fail with "Function not found" and a hint about argument
+/// types, which sends the model after the wrong fix.
+///
+/// ```
+/// let ctx = rlm::Context::from_string("doc", "some text\n");
+/// let mut session = rlm::dsl::SessionBuilder::new()
+///     .extend(rlm::driver::without_root_model)
+///     .build(&ctx);
+/// let out = session.run_cell(r#"rlm_query("Who?", context)"#);
+/// assert!(out.error.unwrap().contains("needs a root model"));
+/// ```
+pub fn without_root_model(engine: &mut Engine, _session: &Arc<Shared>) {
+    fn unavailable(name: &str, instead: &str) -> Box<rhai::EvalAltResult> {
+        script_error(format!(
+            "{name} needs a root model, and this session has none: a child run is a root model exploring the text, which only `rlm run` provides. Here, ask the sub-model directly: {instead}"
+        ))
+    }
+    engine.register_fn(
+        "rlm_query",
+        |_question: Dynamic, _text: Dynamic| -> Fallible<String> {
+            Err(unavailable(
+                "rlm_query",
+                "llm_query(`${question}\\n\\n${text}`)",
+            ))
+        },
+    );
+    engine.register_fn(
+        "rlm_batch",
+        |_question: Dynamic, _texts: Dynamic| -> Fallible<Array> {
+            Err(unavailable(
+                "rlm_batch",
+                "llm_batch(texts.map(|t| `${question}\\n\\n${t}`))",
+            ))
+        },
+    );
 }
 
 /// `rlm_query` and `rlm_batch` for one session.

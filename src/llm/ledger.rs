@@ -19,8 +19,54 @@ pub struct ModelUsage {
     /// Retries made (a call retried twice counts 2).
     pub retries: u64,
     pub cost_usd: f64,
-    /// False when the model is not in the price table (its cost counts 0).
+    /// False when the model is not in the price table: its `cost_usd` is
+    /// then 0 though the true cost is unknown ([`ModelUsage::cost`]).
     pub priced: bool,
+}
+
+impl ModelUsage {
+    /// What this model's calls cost, or `None` when its price is not known
+    /// and it used tokens (no tokens cost nothing at any price).
+    pub fn cost(&self) -> Option<f64> {
+        (self.priced || self.input_tokens + self.output_tokens == 0).then_some(self.cost_usd)
+    }
+}
+
+/// The cost of all these models' calls, or `None` when one of them has no
+/// known price: then the true cost is unknown, not the sum of the rest.
+pub fn known_cost(models: &BTreeMap<String, ModelUsage>) -> Option<f64> {
+    models.values().map(ModelUsage::cost).sum()
+}
+
+/// A cost for people: `$0.0123`, or `no price known`.
+pub fn cost_text(cost: Option<f64>) -> String {
+    match cost {
+        Some(usd) => format!("${usd:.4}"),
+        None => "no price known".into(),
+    }
+}
+
+/// Usage per model as JSON, with `cost_usd` null for a model whose cost
+/// is not known (where the derived form says 0).
+pub fn usage_json(models: &BTreeMap<String, ModelUsage>) -> serde_json::Value {
+    let mut json = serde_json::Map::new();
+    for (name, usage) in models {
+        let mut entry = serde_json::to_value(usage).unwrap_or_default();
+        if let Some(fields) = entry.as_object_mut() {
+            fields.insert("cost_usd".into(), usage.cost().into());
+        }
+        json.insert(name.clone(), entry);
+    }
+    json.into()
+}
+
+/// Totals as JSON, with `cost_usd` set to `cost` (null when unknown).
+pub fn totals_json(totals: &UsageTotals, cost: Option<f64>) -> serde_json::Value {
+    let mut json = serde_json::to_value(totals).unwrap_or_default();
+    if let Some(fields) = json.as_object_mut() {
+        fields.insert("cost_usd".into(), cost.into());
+    }
+    json
 }
 
 /// Totals across models.
@@ -192,13 +238,23 @@ impl Ledger {
         totals(&self.lock().models)
     }
 
+    /// The cost so far, or `None` when a model called has no known price.
+    pub fn cost(&self) -> Option<f64> {
+        known_cost(&self.lock().models)
+    }
+
     /// A one-line-per-model report for people.
     pub fn summary(&self) -> String {
         let by = self.by_model();
         let t = totals(&by);
         let mut out = format!(
-            "usage: {} calls, {} input + {} output tokens, ${:.4}, {} errors, {} retries",
-            t.calls, t.input_tokens, t.output_tokens, t.cost_usd, t.errors, t.retries
+            "usage: {} calls, {} input + {} output tokens, {}, {} errors, {} retries",
+            t.calls,
+            t.input_tokens,
+            t.output_tokens,
+            cost_text(known_cost(&by)),
+            t.errors,
+            t.retries
         );
         for (name, u) in by {
             out.push_str(&format!(
@@ -206,11 +262,7 @@ impl Ledger {
                 u.calls,
                 u.input_tokens,
                 u.output_tokens,
-                if u.priced {
-                    format!("${:.4}", u.cost_usd)
-                } else {
-                    "no price known".into()
-                },
+                cost_text(u.cost()),
                 if u.errors > 0 {
                     format!(", {} errors", u.errors)
                 } else {
@@ -250,6 +302,21 @@ mod tests {
         assert!(by["gpt-5-mini"].priced && !by["local-model"].priced);
         let t = ledger.totals();
         assert_eq!((t.calls, t.errors, t.retries), (1, 1, 7));
+    }
+
+    #[test]
+    fn a_model_without_a_price_that_used_tokens_makes_the_cost_unknown() {
+        let ledger = Ledger::new(PriceTable::default(), Budgets::default());
+        ledger.record_success("gpt-5-mini", 1_000_000, 0, 0);
+        ledger.record_failure("local-model", 0);
+        assert_eq!(ledger.cost(), Some(0.25), "failed calls use no tokens");
+        ledger.record_success("local-model", 10, 5, 0);
+        assert_eq!(ledger.cost(), None);
+        let usage = usage_json(&ledger.by_model());
+        assert!(usage["local-model"]["cost_usd"].is_null());
+        assert_eq!(usage["gpt-5-mini"]["cost_usd"], 0.25);
+        assert!(ledger.summary().contains("no price known"));
+        assert_eq!(cost_text(Some(0.25)), "$0.2500");
     }
 
     #[test]

@@ -22,7 +22,10 @@ pub use client::{
     CallObserver, CallOptions, CallRecord, CallTag, LlmClient, LlmConfig, LlmError, ANTHROPIC_URL,
     OPENAI_URL,
 };
-pub use ledger::{BudgetExceeded, Budgets, Ledger, ModelUsage, UsageTotals};
+pub use ledger::{
+    cost_text, known_cost, totals_json, usage_json, BudgetExceeded, Budgets, Ledger, ModelUsage,
+    UsageTotals,
+};
 pub use limiter::Limiter;
 pub use model::{ModelSpec, Provider};
 pub use prices::{Price, PriceTable};
