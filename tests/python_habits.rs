@@ -84,7 +84,7 @@ const CORPUS: &[(&str, Expect)] = &[
     ("print(sum([1, 2, 3]));", Prints("6\n")),
     ("let a = [];\na.append(1);\nprint(len(a));", Prints("1\n")),
     ("let arr = [1, 2, 3];\nprint(arr[-1]);", Prints("3\n")),
-    ("let arr = [1, 2, 3, 4];\nprint(arr[1:3]);", Hint("arr.extract(a..b)")),
+    ("let arr = [1, 2, 3, 4];\nprint(arr[1:3]);", Hint("x[a..b]")),
     ("print(max([1, 5, 3]));", Hint("sorted(arr)[-1]")),
     ("let f = lambda x: x + 1;", Hint("`|x| x + 1`")),
     ("print(eval(\"1 + 1\"));", Hint("no `eval`")),

@@ -41,7 +41,7 @@ macro_rules! text_fn {
 /// Registers the `Text` type and every text operation.
 pub(crate) fn register(engine: &mut Engine, max_array: usize, max_string: usize) {
     engine.register_type_with_name::<Text>("Text");
-    register_views(engine, max_array, max_string);
+    register_views(engine, max_array);
     register_search(engine, max_array);
     register_chunking(engine, max_array);
     register_string_ops(engine, max_string);
@@ -98,7 +98,7 @@ fn views(v: Vec<Text>) -> Array {
     v.into_iter().map(Dynamic::from).collect()
 }
 
-fn register_views(engine: &mut Engine, max_array: usize, max_string: usize) {
+fn register_views(engine: &mut Engine, max_array: usize) {
     // Lengths and offsets are bytes everywhere, strings included, so that
     // offsets from find() and matches() slice the same text on both.
     engine.register_fn("len", |t: &mut Text| int(t.len()));
@@ -108,6 +108,14 @@ fn register_views(engine: &mut Engine, max_array: usize, max_string: usize) {
         .slice(offset(a, t.len()), offset(b, t.len())));
     text_fn!(engine, "slice", |t, a: INT| t
         .slice(offset(a, t.len()), t.len()));
+    // `t[a..b]` is rewritten into these (see `dsl/source.rs`).
+    text_fn!(engine, "slice", |t, r: std::ops::Range<INT>| t
+        .slice(offset(r.start, t.len()), offset(r.end, t.len())));
+    text_fn!(engine, "slice", |t, r: std::ops::RangeInclusive<INT>| t
+        .slice(
+            offset(*r.start(), t.len()),
+            offset(*r.end(), t.len()).saturating_add(1)
+        ));
     text_fn!(engine, "head", |t, n: INT| t.head(n.max(0) as usize));
     text_fn!(engine, "tail", |t, n: INT| t.tail(n.max(0) as usize));
     text_fn!(engine, "line_count", |t| int(t.line_count()));
@@ -165,7 +173,7 @@ fn register_views(engine: &mut Engine, max_array: usize, max_string: usize) {
     engine.register_get("start", |t: &mut Text| int(t.start()));
     engine.register_get("end", |t: &mut Text| int(t.end()));
     engine.register_get("len", |t: &mut Text| int(t.len()));
-    engine.register_fn("to_string", move |t: &mut Text| owned(t, max_string));
+    // `print` and `to_string` of a Text are in `api_print`.
     engine.register_fn("to_debug", |t: &mut Text| {
         const PREVIEW: usize = 200;
         let shown = t.head(PREVIEW).to_string();

@@ -114,7 +114,12 @@ fn register_data(engine: &mut Engine) {
         let mut any_float = false;
         for item in &items {
             if let Ok(i) = item.as_int() {
-                int_total = int_total.saturating_add(i);
+                int_total = int_total.checked_add(i).ok_or_else(|| {
+                    script_error(format!(
+                        "sum() overflows: the total passes the integer range (±{}); convert with float(x) first to sum as floats",
+                        INT::MAX
+                    ))
+                })?;
             } else if let Ok(f) = item.as_float() {
                 float_total += f;
                 any_float = true;
@@ -133,6 +138,24 @@ fn register_data(engine: &mut Engine) {
     });
 }
 
+/// A float's integer part, or an error where it has none (NaN, infinity)
+/// or where it is out of the integer range: never a silent 0 or MAX.
+fn float_to_int(f: f64) -> Fallible<INT> {
+    // i64::MAX as f64 rounds up to 2^63, which is already out of range.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let whole = f.trunc();
+    if whole.is_nan() {
+        return Err(script_error("int(): NaN is not a number"));
+    }
+    if !(-LIMIT..LIMIT).contains(&whole) {
+        return Err(script_error(format!(
+            "int(): {f:e} is outside the integer range (±{})",
+            INT::MAX
+        )));
+    }
+    Ok(whole as INT)
+}
+
 fn join(items: &Array, sep: &str) -> String {
     items.iter().map(display).collect::<Vec<_>>().join(sep)
 }
@@ -144,7 +167,7 @@ fn register_python(engine: &mut Engine) {
             return Ok(i);
         }
         if let Ok(f) = value.as_float() {
-            return Ok(f.trunc() as INT);
+            return float_to_int(f);
         }
         if let Ok(b) = value.as_bool() {
             return Ok(INT::from(b));
@@ -157,7 +180,7 @@ fn register_python(engine: &mut Engine) {
             .map_err(|_| script_error(format!("int(): {s:?} is not an integer")))
     });
     // Rhai's own `int(f64)` returns a float; ours must win for floats too.
-    engine.register_fn("int", |f: f64| f.trunc() as INT);
+    engine.register_fn("int", float_to_int);
     engine.register_fn("float", |value: Dynamic| -> Fallible<f64> {
         if let Ok(i) = value.as_int() {
             return Ok(i as f64);
@@ -223,6 +246,9 @@ fn compare(a: &Dynamic, b: &Dynamic) -> std::cmp::Ordering {
 fn register_sleep(engine: &mut Engine, shared: &Arc<Shared>) {
     let sleeper = |shared: Arc<Shared>| {
         move |seconds: f64| -> Fallible<()> {
+            if seconds.is_nan() {
+                return Err(script_error("sleep(): the number of seconds is NaN"));
+            }
             let until = std::time::Instant::now()
                 + std::time::Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
             while std::time::Instant::now() < until {

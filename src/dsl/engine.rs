@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use rhai::module_resolvers::DummyModuleResolver;
-use rhai::{Dynamic, Engine};
+use rhai::{Dynamic, Engine, Token};
 
 use super::session::{Shared, STOP_TOKEN};
-use super::{api_text, api_util, Limits};
+use super::{api_array, api_print, api_text, api_util, Limits};
 
 /// Operations between two checks of the wall clock.
 const CLOCK_CHECK_EVERY: u64 = 64;
@@ -32,6 +32,19 @@ pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
     engine.set_max_modules(0);
     engine.set_max_strings_interned(1024);
 
+    let pieces = shared.clone();
+    #[allow(deprecated)] // `on_parse_token` is stable in practice; Rhai marks it volatile.
+    engine.on_parse_token(move |token, pos, _| match token {
+        Token::StringConstant(s) => match pieces.backtick_escapes(pos, &s) {
+            Some(text) => Token::StringConstant(Box::new(text.into())),
+            None => Token::StringConstant(s),
+        },
+        Token::InterpolatedString(s) => match pieces.backtick_escapes(pos, &s) {
+            Some(text) => Token::InterpolatedString(Box::new(text.into())),
+            None => Token::InterpolatedString(s),
+        },
+        other => other,
+    });
     let out = shared.clone();
     engine.on_print(move |s| out.print(s));
     let out = shared.clone();
@@ -42,9 +55,15 @@ pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
             out.print(&format!("[debug line {}] {s}", pos.line().unwrap_or(0)));
         }
     });
-    let clock = shared.clock.clone();
+    let progress = shared.clone();
+    let max_operations = limits.max_operations;
     engine.on_progress(move |ops| {
-        if ops % CLOCK_CHECK_EVERY == 0 && clock.stop_reason().is_some() {
+        if max_operations > 0 && progress.count_operation() > max_operations {
+            progress.fail_cell(super::session::too_many_operations(max_operations));
+        }
+        if progress.cell_failed()
+            || (ops % CLOCK_CHECK_EVERY == 0 && progress.clock.stop_reason().is_some())
+        {
             Some(Dynamic::from(STOP_TOKEN))
         } else {
             None
@@ -63,6 +82,8 @@ pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
     });
 
     api_text::register(&mut engine, limits.max_array_len, limits.max_string_bytes);
+    api_array::register(&mut engine);
+    api_print::register(&mut engine, shared, limits.max_string_bytes);
     api_util::register(&mut engine, shared);
     register_show_vars(&mut engine, shared);
     engine
@@ -87,8 +108,10 @@ fn register_show_vars(engine: &mut Engine, shared: &Arc<Shared>) {
         false,
         move |ctx, _, _| {
             let mut lines = Vec::new();
-            for (name, constant, value) in ctx.scope().iter_raw() {
-                if matches!(name, "context" | "documents" | "query") {
+            // `iter_raw` walks newest first; list in declaration order.
+            let vars: Vec<_> = ctx.scope().iter_raw().collect();
+            for (name, constant, value) in vars.into_iter().rev() {
+                if super::session::is_global(name) {
                     continue;
                 }
                 lines.push(format!(

@@ -19,7 +19,7 @@ const PARSE_HINTS: &[(&str, &str)] = &[
     (r"\bopen\s*\(", NO_SYSTEM),
     (r"\belif\b", "Rhai writes `else if`, with braces: `if a { ... } else if b { ... } else { ... }`."),
     (r"[^\s;{}][ \t]+for\s+\w+(\s*,\s*\w+)?\s+in\b", "Rhai has no comprehensions: use `arr.map(|x| ...)` and `arr.filter(|x| ...)`, or a `for` loop that calls `push`."),
-    (r"\w\s*\[\s*-?\w*\s*:\s*-?\w*\s*\]", "Rhai has no `[a:b]` slices: on a text or string use `x.slice(a, b)`, `x.head(n)` or `x.tail(n)` (byte offsets; negative counts from the end); on an array use `arr.extract(a..b)`."),
+    (r"\w\s*\[\s*-?\w*\s*:\s*-?\w*\s*\]", "Rhai has no `[a:b]` slices: write `x[a..b]`, `x[..b]`, `x[a..]` or `x.slice(a, b)`, `x.head(n)`, `x.tail(n)` (on arrays, texts and strings; negative counts from the end)."),
     (r"(?m)^\s*(try|except\b.*|finally)\s*:\s*$", "Rhai: `try { ... } catch (err) { ... }`; raise errors with `throw \"message\";`."),
     (r"\bfor\s+\w+\s*,\s*\w+\s+in\b", "Rhai loops over one value: `for (item, index) in arr { ... }`; for a map, `for key in m.keys() { let v = m[key]; ... }`."),
     (r"\bwhile\s+True\b", "An endless loop in Rhai is `loop { ... break; }`."),
@@ -281,6 +281,8 @@ pub(crate) fn runtime_hint(err: &EvalAltResult) -> Option<String> {
                 Some("Conditions must be `true` or `false`: Rhai does not treat numbers, strings or arrays as true or false; compare explicitly, e.g. `if hits.len() > 0`.".into())
             } else if expected == "string" && actual.ends_with("Text") {
                 Some(TEXT_AS_STRING.into())
+            } else if actual.contains("Range") {
+                Some("A range held in a variable cannot index: write the range in the brackets, `a[i..j]`, or pass it to `a.slice(r)`.".into())
             } else if actual == "()" {
                 Some("The value is `()`: a variable that was never set, or the result of a function that returns nothing (in-place methods such as `push`, `sort` and `pad` do; use the variable itself afterwards).".into())
             } else {

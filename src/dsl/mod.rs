@@ -20,7 +20,9 @@
 //! assert_eq!(out.output, "2 errors, first on line 2\n");
 //! ```
 
+mod api_array;
 mod api_llm;
+mod api_print;
 mod api_text;
 mod api_util;
 mod clock;
@@ -30,6 +32,7 @@ mod hints;
 mod limits;
 mod output;
 mod session;
+mod source;
 
 pub use api_llm::LlmAccess;
 pub use clock::{CellClock, ExternalStop, PauseGuard, StopReason};

@@ -1,5 +1,6 @@
 //! A persistent scripting session: cells run one after another on one scope.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use rhai::{
 use super::clock::{CellClock, ExternalStop, StopReason};
 use super::convert::{display, to_json};
 use super::output::OutputBuffer;
+use super::source::{self, Prepared};
 use super::{engine, hints, Limits, LlmAccess};
 use crate::{Context, Text};
 
@@ -29,6 +31,15 @@ pub struct Shared {
     query: ImmutableString,
     /// 1-based number of the cell running (or last run).
     cell: std::sync::atomic::AtomicUsize,
+    /// Where the cell being compiled has backtick strings (see `source`).
+    backtick_pieces: Mutex<HashSet<(usize, usize)>>,
+    /// An error that must stop the cell at its next step, raised where Rhai
+    /// would otherwise swallow it (see `api_print`).
+    cell_failure: Mutex<Option<String>>,
+    cell_failed: std::sync::atomic::AtomicBool,
+    /// Operations of the running cell, callbacks included: Rhai counts
+    /// each `sort`, `map` or `filter` callback from zero on its own.
+    operations: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -43,6 +54,45 @@ impl Shared {
                 buf.push_line(s);
             }
         }
+    }
+
+    /// The text of a string token at `pos` with backtick escapes applied,
+    /// if it is a piece of a backtick string that has any.
+    pub(crate) fn backtick_escapes(&self, pos: Position, raw: &str) -> Option<String> {
+        let at = (pos.line()?, pos.position()?);
+        let pieces = self.backtick_pieces.lock().ok()?;
+        if !pieces.contains(&at) {
+            return None;
+        }
+        source::backtick_escapes(raw)
+    }
+
+    /// Stops the running cell at its next step with `message`, even where
+    /// the error that prompted it is swallowed by Rhai.
+    pub(crate) fn fail_cell(&self, message: String) {
+        if let Ok(mut slot) = self.cell_failure.lock() {
+            slot.get_or_insert(message);
+        }
+        self.cell_failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts one operation of the running cell and returns the count.
+    pub(crate) fn count_operation(&self) -> u64 {
+        self.operations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+
+    /// Whether [`Shared::fail_cell`] was called in this cell.
+    pub(crate) fn cell_failed(&self) -> bool {
+        self.cell_failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn take_cell_failure(&self) -> Option<String> {
+        self.cell_failed
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.cell_failure.lock().ok().and_then(|mut s| s.take())
     }
 
     pub(crate) fn global(&self, name: &str) -> Option<Dynamic> {
@@ -183,6 +233,10 @@ impl SessionBuilder {
             documents: documents.clone(),
             query: self.query.as_str().into(),
             cell: std::sync::atomic::AtomicUsize::new(0),
+            backtick_pieces: Mutex::new(HashSet::new()),
+            cell_failure: Mutex::new(None),
+            cell_failed: std::sync::atomic::AtomicBool::new(false),
+            operations: std::sync::atomic::AtomicU64::new(0),
         });
         let mut engine = engine::build(&self.limits, &shared);
         super::api_llm::register(&mut engine, &shared, self.llm);
@@ -226,6 +280,31 @@ impl Session {
         self.engine.gen_fn_signatures(false)
     }
 
+    /// The script's own variables, oldest first, as JSON (`context`,
+    /// `documents` and `query` are left out). This is what persists from
+    /// cell to cell; `show_vars()` prints the same list.
+    ///
+    /// ```
+    /// let ctx = rlm::Context::from_string("doc", "a\n");
+    /// let mut session = rlm::dsl::SessionBuilder::new().build(&ctx);
+    /// session.run_cell("let n = 1; let names = [\"x\"];");
+    /// session.run_cell("let n = 2;");
+    /// let vars = session.variables();
+    /// assert_eq!(vars[0], ("names".to_string(), serde_json::json!(["x"])));
+    /// assert_eq!(vars[1], ("n".to_string(), serde_json::json!(2)));
+    /// ```
+    pub fn variables(&self) -> Vec<(String, serde_json::Value)> {
+        let mut vars: Vec<(String, serde_json::Value)> = self
+            .scope
+            .iter_raw()
+            .filter(|(name, _, _)| !is_global(name))
+            .map(|(name, _, value)| (name.to_string(), to_json(value)))
+            .collect();
+        // `iter_raw` walks newest first.
+        vars.reverse();
+        vars
+    }
+
     /// The state shared with registered functions (clock, submission).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
@@ -244,6 +323,10 @@ impl Session {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.shared.clock.restart();
         self.shared.clock.clear_cancel();
+        self.shared.take_cell_failure();
+        self.shared
+            .operations
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         self.set_output(Some(OutputBuffer::new(self.limits.output_chars)));
         if let Ok(mut s) = self.shared.submitted.lock() {
             *s = None;
@@ -254,11 +337,21 @@ impl Session {
             .as_ref()
             .map_or(Ok(()), Context::check_unchanged);
         let mut context_changed = unchanged.is_err();
+        let prepared = source::prepare(code);
+        if let Ok(mut pieces) = self.shared.backtick_pieces.lock() {
+            pieces.clone_from(&prepared.backtick_pieces);
+        }
         let mut result = match unchanged {
             Err(e) => Err(format!("{e}")),
-            Ok(()) => match self.engine.compile_with_scope(&self.scope, code) {
-                Err(e) => Err(describe_parse_error(&e, code)),
-                Ok(ast) => self.evaluate(ast, code),
+            // Compiled without the session's scope: Rhai's optimizer would
+            // fold its constants into the code, and it renders a constant
+            // Text (`${context}`) by its type name instead of its contents.
+            Ok(()) => match self.engine.compile(&prepared.code) {
+                Err(e) => Err(describe_parse_error(&e, code, &prepared)),
+                Ok(ast) => match redefined_builtin(&ast) {
+                    Some(name) => Err(describe_redefinition(name, code)),
+                    None => self.evaluate(ast, code, &prepared),
+                },
             },
         };
 
@@ -318,7 +411,7 @@ impl Session {
 
     /// Runs a compiled cell with the library of earlier functions, on a
     /// thread with a stack large enough for the call-depth limit.
-    fn evaluate(&mut self, ast: AST, code: &str) -> Result<Dynamic, String> {
+    fn evaluate(&mut self, ast: AST, code: &str, prepared: &Prepared) -> Result<Dynamic, String> {
         let program = self.library.merge(&ast);
         let engine = &self.engine;
         let scope = &mut self.scope;
@@ -352,24 +445,22 @@ impl Session {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(err))) => match *err {
                 EvalAltResult::ErrorTerminated(ref token, _) if token.to_string() == SUBMIT_TOKEN => Ok(Dynamic::UNIT),
-                ref e => Err(self.describe_eval_error(e, code)),
+                ref e => Err(self.describe_eval_error(e, code, prepared)),
             },
         }
     }
 
-    fn describe_eval_error(&self, err: &EvalAltResult, code: &str) -> String {
+    fn describe_eval_error(&self, err: &EvalAltResult, code: &str, prepared: &Prepared) -> String {
         let limits = &self.limits;
         let root = innermost(err);
+        let failure = self.shared.take_cell_failure();
         let message = match root {
+            EvalAltResult::ErrorTerminated(..) if failure.is_some() => failure.unwrap_or_default(),
             EvalAltResult::ErrorTerminated(..) => match self.shared.clock.stop_reason() {
                 Some(reason) => reason.to_string(),
                 None => StopReason::Timeout(limits.cell_timeout).to_string(),
             },
-            EvalAltResult::ErrorTooManyOperations(_) => format!(
-                "the cell exceeded its limit of {} operations. Script loops over every line or character are slow; \
-                 use grep(), matches(), count_matches() or chunks() so native code does the scanning",
-                limits.max_operations
-            ),
+            EvalAltResult::ErrorTooManyOperations(_) => too_many_operations(limits.max_operations),
             EvalAltResult::ErrorDataTooLarge(what, _) => format!(
                 "{what} exceeded its limit (strings {} bytes, arrays {} items, maps {} entries). \
                  Keep large text as views (slice, chunks) rather than strings, and print summaries",
@@ -395,7 +486,7 @@ impl Session {
                 m
             }
         };
-        with_location(message, err.position(), code)
+        with_location(message, prepared.original_position(err.position()), code)
     }
 }
 
@@ -415,6 +506,14 @@ impl Drop for Session {
     }
 }
 
+/// Why a cell stopped at its operation limit, and what to do instead.
+pub(crate) fn too_many_operations(limit: u64) -> String {
+    format!(
+        "the cell exceeded its limit of {limit} operations. Script loops over every line or character are slow; \
+         use grep(), matches(), count_matches() or chunks() so native code does the scanning"
+    )
+}
+
 /// The deepest error in a chain of function-call errors.
 fn innermost(err: &EvalAltResult) -> &EvalAltResult {
     match err {
@@ -423,14 +522,48 @@ fn innermost(err: &EvalAltResult) -> &EvalAltResult {
     }
 }
 
-fn describe_parse_error(err: &ParseError, code: &str) -> String {
+fn describe_parse_error(err: &ParseError, code: &str, prepared: &Prepared) -> String {
     let detail = strip_position(&err.err_type().to_string());
     let mut message = format!("syntax error: {detail}");
     if let Some(hint) = hints::parse_hint(code, &detail) {
         message.push_str("\nHint: ");
         message.push_str(&hint);
     }
-    with_location(message, err.position(), code)
+    with_location(message, prepared.original_position(err.position()), code)
+}
+
+/// Functions a script may not define: `submit` and its aliases end the run,
+/// and a script version (which Rhai would prefer) would turn every later
+/// submit into a no-op.
+const RESERVED_FUNCTIONS: &[&str] = &["submit", "FINAL", "SUBMIT"];
+
+fn redefined_builtin(ast: &AST) -> Option<&'static str> {
+    ast.iter_functions().find_map(|f| {
+        RESERVED_FUNCTIONS
+            .iter()
+            .copied()
+            .find(|name| *name == f.name)
+    })
+}
+
+fn describe_redefinition(name: &str, code: &str) -> String {
+    let message = format!(
+        "`{name}` is built in and cannot be redefined: it ends the run with your answer. \
+         Call `{name}(answer)` to finish, and give your own function another name"
+    );
+    let declared = code.lines().enumerate().find_map(|(i, line)| {
+        let at = line.find(&format!("fn {name}"))?;
+        Some((i + 1, line[..at].chars().count() + 1))
+    });
+    let position = declared
+        .and_then(|(line, col)| {
+            Some(Position::new(
+                u16::try_from(line).ok()?,
+                u16::try_from(col).ok()?,
+            ))
+        })
+        .unwrap_or(Position::NONE);
+    with_location(message, position, code)
 }
 
 /// Rhai appends " (line L, position C)"; we show our own location block.
@@ -460,26 +593,39 @@ fn with_location(message: String, pos: Position, code: &str) -> String {
 
 /// Keeps one entry per variable name (the latest), so re-declared `let`s do
 /// not pile up and keep old large values alive.
+///
+/// The survivors keep their declaration order. Rhai's `iter_raw` walks the
+/// scope newest first while `into_iter` walks it oldest first, so positions
+/// are taken from `into_iter` alone: mixing the two orders once kept the
+/// wrong entries and emptied the session.
 fn dedupe(scope: &mut Scope<'static>) {
-    let names: Vec<String> = scope.iter_raw().map(|(n, _, _)| n.to_string()).collect();
-    let constant: Vec<bool> = scope.iter_raw().map(|(_, c, _)| c).collect();
-    let mut last = std::collections::HashMap::new();
-    for (i, n) in names.iter().enumerate() {
-        last.insert(n.as_str(), i);
-    }
-    if last.len() == names.len() {
+    let mut seen = std::collections::HashSet::new();
+    if scope.iter_raw().all(|(name, _, _)| seen.insert(name)) {
         return;
     }
-    let old = std::mem::take(scope);
-    for (i, (name, value, _)) in old.into_iter().enumerate() {
-        if last.get(name.as_str()) == Some(&i) {
-            if constant[i] {
-                scope.push_constant_dynamic(name, value);
-            } else {
-                scope.push_dynamic(name, value);
-            }
+    let entries: Vec<(String, Dynamic)> = std::mem::take(scope)
+        .into_iter()
+        .map(|(name, value, _)| (name, value))
+        .collect();
+    let mut last = std::collections::HashMap::new();
+    for (i, (name, _)) in entries.iter().enumerate() {
+        last.insert(name.clone(), i);
+    }
+    for (i, (name, value)) in entries.into_iter().enumerate() {
+        if last.get(&name) != Some(&i) {
+            continue;
+        }
+        if value.is_read_only() {
+            scope.push_constant_dynamic(name, value);
+        } else {
+            scope.push_dynamic(name, value);
         }
     }
+}
+
+/// The session globals, which every scope holds and no listing shows.
+pub(crate) fn is_global(name: &str) -> bool {
+    matches!(name, "context" | "documents" | "query")
 }
 
 /// "1.2 MiB", "3 items": a value's size for `show_vars()`.

@@ -1,0 +1,412 @@
+//! The Rhai that capable models write after reading the system prompt,
+//! cell by cell through the public session API: the forms the quick
+//! reference offers must run, and nothing may come back quietly wrong.
+
+use rlm::dsl::{Limits, Session, SessionBuilder};
+use rlm::Context;
+
+const LOG: &str = "INFO start\nERROR disk full\nINFO retry\nERROR net down\n";
+
+fn session() -> Session {
+    SessionBuilder::new().build(&Context::from_string("log", LOG))
+}
+
+/// Runs a cell that must succeed and returns its output.
+fn ok(session: &mut Session, code: &str) -> String {
+    let out = session.run_cell(code);
+    assert_eq!(
+        out.error, None,
+        "cell failed:\n{code}\noutput: {}",
+        out.output
+    );
+    out.output
+}
+
+/// Runs a cell that must fail and returns its error.
+fn fails(session: &mut Session, code: &str) -> String {
+    let out = session.run_cell(code);
+    out.error
+        .unwrap_or_else(|| panic!("cell should fail:\n{code}\noutput: {}", out.output))
+}
+
+/// The output of one cell in a fresh session.
+fn run(code: &str) -> String {
+    ok(&mut session(), code)
+}
+
+#[test]
+fn a_redeclared_variable_keeps_every_other_variable() {
+    // The reported repro: the third cell used to find no variables at all.
+    let mut s = session();
+    ok(&mut s, "let names = [1, 2]; let hits = [3];");
+    ok(&mut s, r#"let d = "abc"; let off = 1; let hits = [4, 5];"#);
+    assert_eq!(ok(&mut s, "print(d.len());"), "3\n");
+    assert_eq!(
+        ok(&mut s, "print(`${names} ${hits} ${d} ${off}`);"),
+        "[1, 2] [4, 5] abc 1\n"
+    );
+    let vars: Vec<String> = s.variables().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(vars, ["names", "d", "off", "hits"]);
+    let listed = ok(&mut s, "show_vars();");
+    let order: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(order, ["names", "d", "off", "hits"], "{listed}");
+}
+
+#[test]
+fn constants_stay_constant_after_a_redeclaration_elsewhere() {
+    let mut s = session();
+    ok(&mut s, "const LIMIT = 3; let x = 1;");
+    ok(&mut s, "let x = 2;");
+    let err = fails(&mut s, "LIMIT = 4;");
+    assert!(err.contains("constant"), "{err}");
+    assert_eq!(ok(&mut s, "print(LIMIT + x);"), "5\n");
+}
+
+#[test]
+fn arrays_slice_like_text_views() {
+    let cases = [
+        ("a[1..3]", "[1, 2]"),
+        ("a[1..=3]", "[1, 2, 3]"),
+        ("a[..2]", "[0, 1]"),
+        ("a[3..]", "[3, 4]"),
+        ("a[-2..]", "[3, 4]"),
+        ("a[1..-1]", "[1, 2, 3]"),
+        ("a[1..=-1]", "[1, 2, 3, 4]"),
+        ("a[3..1]", "[]"),
+        ("a[2..99]", "[2, 3, 4]"),
+        ("a.slice(1, 3)", "[1, 2]"),
+        ("a.slice(2)", "[2, 3, 4]"),
+        ("a.slice(-3, -1)", "[2, 3]"),
+        ("a.slice(1..3)", "[1, 2]"),
+        ("a.head(2)", "[0, 1]"),
+        ("a.head(99)", "[0, 1, 2, 3, 4]"),
+        ("a.tail(2)", "[3, 4]"),
+        ("a.tail(0)", "[]"),
+        ("a.tail(-1)", "[]"),
+        ("a.extract(1, 2)", "[1, 2]"),
+        ("a[-1]", "4"),
+        ("a[1..4][0]", "1"),
+        ("a[1..4].len()", "3"),
+        ("m.xs[1..3]", "[1, 2]"),
+        ("m[\"xs\"][..1]", "[0]"),
+        ("nested[1][0..1]", "[\"c\"]"),
+        ("words()[1..]", "[\"b\", \"c\"]"),
+    ];
+    for (expr, want) in cases {
+        let code = format!(
+            "let a = [0, 1, 2, 3, 4]; let m = #{{xs: a}}; let nested = [[\"a\", \"b\"], [\"c\"]];\n\
+             fn words() {{ [\"a\", \"b\", \"c\"] }}\nprint({expr});"
+        );
+        assert_eq!(run(&code), format!("{want}\n"), "{expr}");
+    }
+    // The original is untouched.
+    assert_eq!(
+        run("let a = [1, 2, 3]; let b = a[0..1]; b.push(9); print(a);"),
+        "[1, 2, 3]\n"
+    );
+}
+
+#[test]
+fn text_and_strings_slice_with_ranges_too() {
+    assert_eq!(run("print(context[0..4]);"), "INFO\n");
+    assert_eq!(run("print(context.line(2)[6..]);"), "disk full\n");
+    assert_eq!(run(r#"let s = "hello world"; print(s[..5]);"#), "hello\n");
+    assert_eq!(run(r#"let s = "hello"; print(s[1..=2]);"#), "el\n");
+}
+
+#[test]
+fn an_error_after_a_slice_points_at_what_the_model_wrote() {
+    let mut s = session();
+    let code = "let a = [1, 2, 3];\nlet b = a[0..2] + nope;";
+    let err = fails(&mut s, code);
+    assert!(err.contains("nope"), "{err}");
+    // The caret sits under `nope` in the line as written.
+    let line = "let b = a[0..2] + nope;";
+    let caret = err.lines().last().unwrap();
+    let column = caret.find('^').unwrap() - caret.find('|').unwrap() - 2;
+    assert_eq!(&line[column..column + 4], "nope", "{err}");
+}
+
+#[test]
+fn backtick_strings_read_escapes_like_f_strings() {
+    assert_eq!(
+        run(
+            r#"let i = 3; let q = "why"; let p = `${i}\t${q}\n`; print(p.len()); print(to_json(p));"#
+        ),
+        "6\n\"3\\twhy\\n\"\n"
+    );
+    // Sixteen prompts built in a loop are sixteen lines.
+    assert_eq!(
+        run(r#"let p = ""; for i in 0..16 { p += `${i}: item\n`; } print(p.split("\n").len());"#),
+        "17\n"
+    );
+    assert_eq!(run(r#"print(`a\rb`.len());"#), "3\n");
+    assert_eq!(run(r#"print(`two\\nchars`.len());"#), "11\n");
+    // Multi-line backtick strings keep their lines, and code after them
+    // still reports the right line.
+    let mut s = session();
+    let err = fails(&mut s, "let x = `line one\\n\nline two`;\nundefined_thing;");
+    assert!(err.contains("at line 3"), "{err}");
+}
+
+#[test]
+fn regexes_in_backticks_keep_their_meaning() {
+    let mut s = session();
+    assert_eq!(
+        ok(&mut s, r#"print(context.count_matches(`\bERROR\b`));"#),
+        "2\n"
+    );
+    assert_eq!(
+        ok(&mut s, r#"print(context.count_matches(`\w+\s\w+\n`));"#),
+        "4\n"
+    );
+    assert_eq!(
+        ok(
+            &mut s,
+            r#"print(context.matches(`ERROR (\w+)`)[0].groups[0]);"#
+        ),
+        "disk\n"
+    );
+    assert_eq!(
+        ok(&mut s, r#"print(context.count_matches(`[^\n]+\n`));"#),
+        "4\n"
+    );
+    assert_eq!(
+        ok(&mut s, r#"print(context.count_matches(`retry\nERROR`));"#),
+        "1\n"
+    );
+    assert_eq!(
+        ok(&mut s, r#"print("a.b\\c".count_matches(`\\.`));"#),
+        "1\n"
+    );
+    assert_eq!(ok(&mut s, r#"print("a\\c".count_matches(`\\c`));"#), "1\n");
+    assert_eq!(ok(&mut s, r#"print("a.b".count_matches(`\.`));"#), "1\n");
+    assert_eq!(ok(&mut s, r#"print("x\ty".count_matches(`\t`));"#), "1\n");
+    // A verbose regex ignores literal white space, so it stays raw.
+    assert_eq!(
+        ok(
+            &mut s,
+            r#"print(context.count_matches(`(?x) retry \n ERROR`));"#
+        ),
+        "1\n"
+    );
+    assert_eq!(ok(&mut s, r#"print(`${1}\d`);"#), "1\\d\n");
+}
+
+#[test]
+fn texts_print_and_interpolate_as_their_contents() {
+    let mut s = session();
+    assert_eq!(
+        ok(&mut s, "print(`A: ${context.line(1)}`);"),
+        "A: INFO start\n"
+    );
+    assert_eq!(
+        ok(&mut s, "print(`${context}`.len());"),
+        format!("{}\n", LOG.len())
+    );
+    assert_eq!(
+        ok(&mut s, "fn f() { `B: ${context.head(4)}` } print(f());"),
+        "B: INFO\n"
+    );
+    assert_eq!(
+        ok(&mut s, "fn g() { `${context}` } print(g().len());"),
+        format!("{}\n", LOG.len())
+    );
+    let docs = ok(&mut s, "print(`${documents}`);");
+    assert_eq!(docs, format!("[{:?}]\n", LOG));
+    assert_eq!(
+        ok(&mut s, "let ls = context.lines(); print(ls[0..2]);"),
+        "[\"INFO start\", \"ERROR disk full\"]\n"
+    );
+    assert_eq!(
+        ok(&mut s, "print(#{first: context.line(1)});"),
+        "#{\"first\": \"INFO start\"}\n"
+    );
+    for code in [
+        "print(context);",
+        "print(context.to_string());",
+        "print(\"\" + context);",
+    ] {
+        assert_eq!(ok(&mut s, code), LOG.to_string() + "\n", "{code}");
+    }
+}
+
+#[test]
+fn a_text_too_large_for_a_string_fails_instead_of_printing_its_type() {
+    let limits = Limits {
+        max_string_bytes: 1000,
+        ..Limits::default()
+    };
+    let big = "word ".repeat(400);
+    let mut s = SessionBuilder::new()
+        .limits(limits)
+        .build(&Context::from_string("big", &big));
+    for code in [
+        "let p = `Summarize: ${context}`; print(p.len());",
+        "print(`${documents}`);",
+        "fn f() { `x ${context}` } print(f());",
+        "print(context);",
+        "let parts = context.parts(1); print(`${parts}`);",
+        "print([context]);",
+    ] {
+        let err = fails(&mut s, code);
+        assert!(!err.contains("rlm::text::Text"), "{code}: {err}");
+        assert!(
+            err.contains("limit") && (err.contains("chunk") || err.contains("slice")),
+            "{code}: {err}"
+        );
+    }
+    // A slice that fits still works.
+    assert_eq!(ok(&mut s, "print(`${context.head(9)}`);"), "word word\n");
+}
+
+#[test]
+fn a_failing_comparator_raises_instead_of_leaving_the_array_unsorted() {
+    let mut s = session();
+    for code in [
+        r#"let b = [3, 1, 2]; b.sort(|x, y| { throw "boom" });"#,
+        r#"let b = [#{n: 3}, #{n: 1}]; b.sort(|x, y| x.missing - y.n);"#,
+        r#"let b = [3, 1, 2]; b.sort_by(|x, y| x.zzz - y);"#,
+        r#"let b = [3, 1, 2]; let c = b.order_by(|x, y| { throw "boom" });"#,
+        r#"let b = [3, 1, 2]; let c = b.order(|x, y| "not a number");"#,
+        r#"let b = [1, 1, 2]; b.dedup(|x, y| { throw "boom" });"#,
+        r#"let b = [1, 1, 2]; b.dedup(|x, y| 5);"#,
+    ] {
+        fails(&mut s, code);
+    }
+    let limited = Limits {
+        max_operations: 5_000,
+        ..Limits::default()
+    };
+    let mut tight = SessionBuilder::new()
+        .limits(limited)
+        .build(&Context::from_string("x", ""));
+    let err = fails(
+        &mut tight,
+        "let b = range(200); b.sort(|x, y| { let z = 0; for i in 0..100 { z += i; } y - x });",
+    );
+    assert!(err.contains("operations"), "{err}");
+}
+
+#[test]
+fn comparators_that_work_sort_as_rhai_documents() {
+    let mut s = session();
+    assert_eq!(
+        ok(&mut s, "let b = [3, 1, 2]; b.sort(|x, y| y - x); print(b);"),
+        "[3, 2, 1]\n"
+    );
+    assert_eq!(
+        ok(
+            &mut s,
+            "let b = [3, 1, 2]; b.sort(|x, y| x <= y); print(b);"
+        ),
+        "[1, 2, 3]\n"
+    );
+    assert_eq!(
+        ok(
+            &mut s,
+            "let b = [[\"a\", 2], [\"b\", 5], [\"c\", 2]]; b.sort(|x, y| y[1] - x[1]); print(b);"
+        ),
+        "[[\"b\", 5], [\"a\", 2], [\"c\", 2]]\n"
+    );
+    assert_eq!(
+        ok(
+            &mut s,
+            "let b = [1.5, 0.5]; b.sort(|x, y| x - y); print(b);"
+        ),
+        "[0.5, 1.5]\n"
+    );
+    assert_eq!(
+        ok(
+            &mut s,
+            "let b = [3, 1, 2]; let c = b.order_by(|x, y| x - y); print(`${b} ${c}`);"
+        ),
+        "[3, 1, 2] [1, 2, 3]\n"
+    );
+    assert_eq!(
+        ok(
+            &mut s,
+            "let b = [1, 1, 2, 2, 1]; b.dedup(|x, y| x == y); print(b);"
+        ),
+        "[1, 2, 1]\n"
+    );
+    assert_eq!(
+        ok(&mut s, "let b = [3, 1, 2]; b.sort(); print(b);"),
+        "[1, 2, 3]\n"
+    );
+}
+
+#[test]
+fn arithmetic_helpers_raise_on_overflow_and_non_numbers() {
+    let mut s = session();
+    for code in [
+        "sum([9223372036854775807, 1])",
+        "sum([-9223372036854775807, -2])",
+        "int(0.0 / 0.0)",
+        "int(1e300)",
+        "int(-1e300)",
+        "int(1.0 / 0.0)",
+        "int(\"1e30\")",
+        "sleep(0.0 / 0.0)",
+    ] {
+        let err = fails(&mut s, &format!("print({code});"));
+        assert!(!err.is_empty(), "{code}");
+    }
+    assert_eq!(ok(&mut s, "print(sum([1, 2, 3]));"), "6\n");
+    assert_eq!(ok(&mut s, "print(sum([1, 2.5]));"), "3.5\n");
+    assert_eq!(ok(&mut s, "print(int(-2.7));"), "-2\n");
+    assert_eq!(ok(&mut s, "print(int(\" 42 \"));"), "42\n");
+    assert_eq!(ok(&mut s, "print(int(9.2e18));"), "9200000000000000000\n");
+}
+
+#[test]
+fn the_built_in_answer_functions_cannot_be_redefined() {
+    let mut s = session();
+    for name in ["submit", "FINAL", "SUBMIT"] {
+        let err = fails(&mut s, &format!("fn {name}(x) {{ print(\"mine\"); }}"));
+        assert!(err.contains(name) && err.contains("built in"), "{err}");
+        let err = fails(&mut s, &format!("fn {name}(x, y) {{ 0 }}"));
+        assert!(err.contains(name), "{err}");
+    }
+    // Nothing was defined, so submit still submits.
+    let out = s.run_cell("submit(5);");
+    assert_eq!(out.submitted.map(|a| a.text).as_deref(), Some("5"));
+    // Names that merely contain the word are fine.
+    ok(&mut s, "fn submit_all(x) { x } fn my_submit(x) { x }");
+}
+
+#[test]
+fn the_operation_limit_counts_every_callback_of_a_cell_together() {
+    let limits = Limits {
+        max_operations: 100_000,
+        ..Limits::default()
+    };
+    let mut s = SessionBuilder::new()
+        .limits(limits)
+        .build(&Context::from_string("x", ""));
+    // Each callback alone stays far under the limit; together they do not.
+    let err = fails(
+        &mut s,
+        "let r = range(40).map(|x| { let z = 0; for i in 0..10000 { z += i; } z });",
+    );
+    assert!(err.contains("100000 operations"), "{err}");
+    // The count starts again with the next cell.
+    assert_eq!(ok(&mut s, "print(range(3).map(|x| x * 2));"), "[0, 2, 4]\n");
+}
+
+#[test]
+fn indexing_with_a_range_variable_names_the_way_that_works() {
+    let mut s = session();
+    let err = fails(&mut s, "let a = [1, 2, 3]; let r = 0..2; print(a[r]);");
+    assert!(err.contains("a.slice(r)"), "{err}");
+    assert_eq!(
+        ok(
+            &mut s,
+            "let a = [1, 2, 3]; let r = 0..2; print(a.slice(r));"
+        ),
+        "[1, 2]\n"
+    );
+}
