@@ -11,7 +11,7 @@
 //!   argument counts, and every documented signature must be registered.
 //! * Every entry has a signature, a cost and an example.
 //! * Every registered name appears in the quick reference, which fits on
-//!   one screen.
+//!   one screen. (`tests/quick_reference.rs` runs every form it shows.)
 //!
 //! `dsl-docs/README.md` ("How examples are checked") describes the format;
 //! this file is its only parser.
