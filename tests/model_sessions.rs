@@ -83,7 +83,7 @@ const THEMES: &[(&str, &str)] = &[
 
 /// At least this many sessions in all, and per theme.
 const MIN_SESSIONS: usize = 150;
-const MIN_PER_THEME: usize = 3;
+const MIN_PER_THEME: usize = 5;
 
 /// What one ```rhai block must do.
 #[derive(Debug, Clone)]
