@@ -32,6 +32,7 @@
 //! # Ok::<(), rlm::Error>(())
 //! ```
 
+pub mod alloc;
 mod chunk;
 pub mod context;
 mod error;

@@ -14,11 +14,19 @@ use rlm::dsl::{Limits, LlmAccess, SessionBuilder};
 use rlm::llm::{Ledger, LlmClient, ModelSpec};
 use rlm::stats::ContextStats;
 
+/// Every block is charged to the script session that allocated it, so a
+/// session's memory limit covers all it holds (`rlm::alloc`).
+///
 /// musl's own allocator takes a global lock and falls far behind under
-/// rayon's parallel scans; the static (musl) build uses mimalloc instead.
+/// rayon's parallel scans; the static (musl) build counts over mimalloc.
 #[cfg(all(target_env = "musl", not(feature = "system-allocator")))]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: rlm::alloc::Counting<mimalloc::MiMalloc> =
+    rlm::alloc::Counting::new(mimalloc::MiMalloc);
+
+#[cfg(not(all(target_env = "musl", not(feature = "system-allocator"))))]
+#[global_allocator]
+static ALLOCATOR: rlm::alloc::Counting = rlm::alloc::Counting::system();
 
 /// mimalloc asks for transparent huge pages, and on a host whose THP defrag
 /// is `madvise` the kernel then compacts memory in the allocating thread:

@@ -16,6 +16,10 @@
 //! `dsl-docs/README.md` ("How examples are checked") describes the format;
 //! this file is its only parser.
 
+/// Examples run as in the `rlm` binary, with the session memory limit.
+#[global_allocator]
+static ALLOCATOR: rlm::alloc::Counting = rlm::alloc::Counting::system();
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

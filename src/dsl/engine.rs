@@ -12,7 +12,7 @@ use rhai::module_resolvers::DummyModuleResolver;
 use rhai::{Dynamic, Engine, Token};
 
 use super::session::{Shared, STOP_TOKEN};
-use super::{api_array, api_print, api_text, api_util, Limits};
+use super::{api_array, api_print, api_sized, api_text, api_util, Limits};
 
 /// Operations between two checks of the wall clock.
 const CLOCK_CHECK_EVERY: u64 = 64;
@@ -22,9 +22,16 @@ pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
     engine.set_module_resolver(DummyModuleResolver::new());
     engine.disable_symbol("eval");
     engine.set_max_operations(limits.max_operations);
-    engine.set_max_string_size(limits.max_string_bytes);
-    engine.set_max_array_size(limits.max_array_len);
-    engine.set_max_map_size(limits.max_map_len);
+    if shared.memory.is_none() {
+        // Without the counting allocator, Rhai's per-type limits are the
+        // only bounds. With it, they stay off: Rhai enforces them by
+        // walking a whole array or map after every change, which makes a
+        // `push` loop quadratic, and the session's memory limit covers
+        // every container at once (see `crate::alloc`).
+        engine.set_max_string_size(limits.max_string_bytes);
+        engine.set_max_array_size(limits.max_array_len);
+        engine.set_max_map_size(limits.max_map_len);
+    }
     engine.set_max_call_levels(limits.max_call_depth);
     engine.set_max_expr_depths(limits.max_expr_depth, limits.max_fn_expr_depth);
     engine.set_max_variables(limits.max_variables);
@@ -57,9 +64,13 @@ pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
     });
     let progress = shared.clone();
     let max_operations = limits.max_operations;
+    let max_memory = limits.max_memory_bytes;
     engine.on_progress(move |ops| {
         if max_operations > 0 && progress.count_operation() > max_operations {
             progress.fail_cell(super::session::too_many_operations(max_operations));
+        }
+        if let Some(why) = progress.memory_exceeded(max_memory) {
+            progress.fail_cell(why);
         }
         if progress.cell_failed()
             || (ops % CLOCK_CHECK_EVERY == 0 && progress.clock.stop_reason().is_some())
@@ -83,6 +94,7 @@ pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
 
     api_text::register(&mut engine, limits.max_array_len, limits.max_string_bytes);
     api_array::register(&mut engine);
+    api_sized::register(&mut engine, shared, limits);
     api_print::register(&mut engine, shared, limits.max_string_bytes);
     api_util::register(&mut engine, shared);
     register_show_vars(&mut engine, shared);

@@ -37,6 +37,11 @@ pub struct Limits {
     pub max_functions: usize,
     /// Characters of output returned per cell; the rest is cut from the middle.
     pub output_chars: usize,
+    /// Heap bytes a session may hold, in every value it keeps (variables,
+    /// array and map slots, closures, function locals). Enforced where the
+    /// program's allocator is [`crate::alloc::Counting`], as in the `rlm`
+    /// binary; elsewhere the per-type limits above are Rhai's only bounds.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +60,7 @@ impl Default for Limits {
             max_variables: 10_000,
             max_functions: 1_000,
             output_chars: 20_000,
+            max_memory_bytes: 1 << 30,
         }
     }
 }

@@ -23,6 +23,7 @@
 mod api_array;
 mod api_llm;
 mod api_print;
+mod api_sized;
 mod api_text;
 mod api_util;
 mod clock;

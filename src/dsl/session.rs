@@ -13,6 +13,7 @@ use super::convert::{display, to_json};
 use super::output::OutputBuffer;
 use super::source::{self, Prepared};
 use super::{engine, hints, Limits, LlmAccess};
+use crate::alloc::Ledger;
 use crate::{Context, Text};
 
 /// Marks the termination raised by `submit`.
@@ -40,6 +41,10 @@ pub struct Shared {
     /// Operations of the running cell, callbacks included: Rhai counts
     /// each `sort`, `map` or `filter` callback from zero on its own.
     operations: std::sync::atomic::AtomicU64,
+    /// What the session holds, where the allocator can count it.
+    pub(crate) memory: Option<Ledger>,
+    /// Bytes held when the running cell started.
+    memory_at_start: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -77,11 +82,36 @@ impl Shared {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Heap bytes the session holds, where the program's allocator is
+    /// [`crate::alloc::Counting`] (as in the `rlm` binary).
+    pub fn memory_held(&self) -> Option<usize> {
+        self.memory.as_ref().map(Ledger::held)
+    }
+
     /// Counts one operation of the running cell and returns the count.
     pub(crate) fn count_operation(&self) -> u64 {
         self.operations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1
+    }
+
+    /// Why the session must stop growing, if it holds more than `limit`
+    /// bytes and more than when the cell started (a cell that starts over
+    /// the limit may still run, to free what it holds: `x = ();`).
+    pub(crate) fn memory_exceeded(&self, limit: usize) -> Option<String> {
+        let held = self.memory.as_ref()?.held();
+        let at_start = self
+            .memory_at_start
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (held > limit && held > at_start).then(|| {
+            format!(
+                "the session holds {} of data, more than its memory limit of {}. Keep large text as views \
+                 (slice, chunks, matches offsets) instead of strings, free variables you no longer need \
+                 (`x = ();`), and keep summaries rather than copies",
+                mebibytes(held),
+                mebibytes(limit)
+            )
+        })
     }
 
     /// Whether [`Shared::fail_cell`] was called in this cell.
@@ -237,6 +267,8 @@ impl SessionBuilder {
             cell_failure: Mutex::new(None),
             cell_failed: std::sync::atomic::AtomicBool::new(false),
             operations: std::sync::atomic::AtomicU64::new(0),
+            memory: crate::alloc::is_installed().then(Ledger::new),
+            memory_at_start: std::sync::atomic::AtomicUsize::new(0),
         });
         let mut engine = engine::build(&self.limits, &shared);
         super::api_llm::register(&mut engine, &shared, self.llm);
@@ -327,6 +359,10 @@ impl Session {
         self.shared
             .operations
             .store(0, std::sync::atomic::Ordering::Relaxed);
+        let held = self.shared.memory.as_ref().map_or(0, Ledger::held);
+        self.shared
+            .memory_at_start
+            .store(held, std::sync::atomic::Ordering::Relaxed);
         self.set_output(Some(OutputBuffer::new(self.limits.output_chars)));
         if let Ok(mut s) = self.shared.submitted.lock() {
             *s = None;
@@ -342,14 +378,14 @@ impl Session {
             pieces.clone_from(&prepared.backtick_pieces);
         }
         let mut result = match unchanged {
-            Err(e) => Err(format!("{e}")),
+            Err(e) => Evaluated::failed(format!("{e}")),
             // Compiled without the session's scope: Rhai's optimizer would
             // fold its constants into the code, and it renders a constant
             // Text (`${context}`) by its type name instead of its contents.
             Ok(()) => match self.engine.compile(&prepared.code) {
-                Err(e) => Err(describe_parse_error(&e, code, &prepared)),
+                Err(e) => Evaluated::failed(describe_parse_error(&e, code, &prepared)),
                 Ok(ast) => match redefined_builtin(&ast) {
-                    Some(name) => Err(describe_redefinition(name, code)),
+                    Some(name) => Evaluated::failed(describe_redefinition(name, code)),
                     None => self.evaluate(ast, code, &prepared),
                 },
             },
@@ -360,7 +396,7 @@ impl Session {
             // bytes into its results.
             if let Some(Err(e)) = self.origin.as_ref().map(Context::check_unchanged) {
                 context_changed = true;
-                result = Err(format!(
+                result.error = Some(format!(
                     "{e} (while this cell ran: its results may mix old and new contents)"
                 ));
             }
@@ -368,26 +404,15 @@ impl Session {
         let (mut output, truncated) = self
             .set_output(None)
             .map_or((String::new(), false), OutputBuffer::render);
-        let submitted = self
-            .shared
-            .submitted
-            .lock()
-            .ok()
-            .and_then(|mut s| s.take())
-            .map(|v| Answer {
-                value: to_json(&v),
-                text: display(&v),
-            });
-        let error = match result {
-            Ok(value) => {
-                // Like a REPL, show the value of a final expression.
-                if !value.is_unit() && submitted.is_none() {
-                    output.push_str(&format!("=> {}\n", display(&value)));
-                }
-                None
-            }
-            Err(e) => Some(e),
-        };
+        let Evaluated {
+            shown,
+            error,
+            submitted,
+        } = result;
+        if let (Some(shown), None, None) = (shown, &error, &submitted) {
+            // Like a REPL, show the value of a final expression.
+            output.push_str(&format!("=> {shown}\n"));
+        }
         if output.is_empty() && error.is_none() && submitted.is_none() {
             output = NO_OUTPUT.to_string();
         }
@@ -411,83 +436,220 @@ impl Session {
 
     /// Runs a compiled cell with the library of earlier functions, on a
     /// thread with a stack large enough for the call-depth limit.
-    fn evaluate(&mut self, ast: AST, code: &str, prepared: &Prepared) -> Result<Dynamic, String> {
+    ///
+    /// Everything the cell produced is turned into text and dropped on
+    /// that thread too: its value, the submitted answer, and the error
+    /// (a thrown value travels inside it). Any of them may nest as deeply
+    /// as the script made them, and dropping a chain of a million closures
+    /// overflows an ordinary stack.
+    fn evaluate(&mut self, ast: AST, code: &str, prepared: &Prepared) -> Evaluated {
         let program = self.library.merge(&ast);
         let engine = &self.engine;
         let scope = &mut self.scope;
-        let stack = self.limits.stack_bytes();
+        let (limits, shared) = (&self.limits, &self.shared);
+        let stack = limits.stack_bytes();
         let vars_before = scope.len();
         let outcome = std::thread::scope(|s| {
             std::thread::Builder::new()
                 .name("rlm-cell".into())
                 .stack_size(stack)
                 .spawn_scoped(s, || {
+                    let _charged = shared.memory.as_ref().map(Ledger::enter);
                     let result = engine.eval_ast_with_scope::<Dynamic>(scope, &program);
-                    if matches!(
+                    let over_memory = shared.memory_exceeded(limits.max_memory_bytes).is_some();
+                    let too_many_variables = matches!(
                         result.as_ref().map_err(|e| innermost(e)),
                         Err(EvalAltResult::ErrorTooManyVariables(_))
-                    ) {
-                        // Otherwise every later `let` would fail too.
+                    );
+                    if too_many_variables || over_memory {
+                        // Otherwise every later `let` (or every later
+                        // operation, over the memory limit) would fail too.
                         scope.rewind(vars_before);
                     }
+                    let submitted = shared
+                        .submitted
+                        .lock()
+                        .ok()
+                        .and_then(|mut s| s.take())
+                        .map(|v| answer(&v, limits));
+                    let evaluated = match result {
+                        Ok(value) if value.is_unit() => Evaluated::default(),
+                        Ok(value) => Evaluated {
+                            shown: Some(display(&value)),
+                            ..Evaluated::default()
+                        },
+                        Err(err) => match *err {
+                            EvalAltResult::ErrorTerminated(ref token, _)
+                                if token.to_string() == SUBMIT_TOKEN =>
+                            {
+                                Evaluated::default()
+                            }
+                            ref e => Evaluated::failed(describe_eval_error(
+                                limits, shared, e, code, prepared,
+                            )),
+                        },
+                    };
                     // Dropping replaced values can recurse as deep as the
                     // script nested them: do it here, on the big stack.
                     dedupe(scope);
-                    result
+                    match submitted {
+                        Some(Err(e)) => Evaluated::failed(e),
+                        Some(Ok(a)) => Evaluated {
+                            submitted: Some(a),
+                            ..evaluated
+                        },
+                        None => evaluated,
+                    }
                 })
                 .map(|h| h.join())
         });
         self.library = program;
         self.library.clear_statements();
         match outcome {
-            Err(spawn) => Err(format!("could not start the cell's thread: {spawn}")),
-            Ok(Err(_panic)) => Err("internal error: the cell panicked; the session is still usable. Please report this script.".into()),
-            Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(err))) => match *err {
-                EvalAltResult::ErrorTerminated(ref token, _) if token.to_string() == SUBMIT_TOKEN => Ok(Dynamic::UNIT),
-                ref e => Err(self.describe_eval_error(e, code, prepared)),
-            },
+            Err(spawn) => Evaluated::failed(format!("could not start the cell's thread: {spawn}")),
+            Ok(Err(_panic)) => Evaluated::failed("internal error: the cell panicked; the session is still usable. Please report this script.".into()),
+            Ok(Ok(evaluated)) => evaluated,
         }
     }
+}
 
-    fn describe_eval_error(&self, err: &EvalAltResult, code: &str, prepared: &Prepared) -> String {
-        let limits = &self.limits;
-        let root = innermost(err);
-        let failure = self.shared.take_cell_failure();
-        let message = match root {
-            EvalAltResult::ErrorTerminated(..) if failure.is_some() => failure.unwrap_or_default(),
-            EvalAltResult::ErrorTerminated(..) => match self.shared.clock.stop_reason() {
-                Some(reason) => reason.to_string(),
-                None => StopReason::Timeout(limits.cell_timeout).to_string(),
-            },
-            EvalAltResult::ErrorTooManyOperations(_) => too_many_operations(limits.max_operations),
-            EvalAltResult::ErrorDataTooLarge(what, _) => format!(
-                "{what} exceeded its limit (strings {} bytes, arrays {} items, maps {} entries). \
-                 Keep large text as views (slice, chunks) rather than strings, and print summaries",
-                limits.max_string_bytes, limits.max_array_len, limits.max_map_len
-            ),
-            EvalAltResult::ErrorStackOverflow(_) => format!(
-                "call depth limit of {} exceeded: the recursion is too deep; use a loop instead",
-                limits.max_call_depth
-            ),
-            EvalAltResult::ErrorTooManyVariables(_) => {
-                format!("more than {} variables are defined; reuse variables or keep values in arrays and maps", limits.max_variables)
-            }
-            EvalAltResult::ErrorModuleNotFound(..) | EvalAltResult::ErrorTooManyModules(_) => {
-                "`import` is not available in this sandbox: every function is already defined (see the reference)".into()
-            }
-            _ => {
-                let full = strip_position(&err.to_string());
-                let mut m = full.strip_prefix("Runtime error: ").unwrap_or(&full).to_string();
-                if let Some(hint) = hints::runtime_hint(root) {
-                    m.push_str("\nHint: ");
-                    m.push_str(&hint);
-                }
-                m
-            }
-        };
-        with_location(message, prepared.original_position(err.position()), code)
+/// What a cell's evaluation produced, already turned into text.
+#[derive(Default)]
+struct Evaluated {
+    /// The final expression's value as shown after `=>`, if not `()`.
+    shown: Option<String>,
+    error: Option<String>,
+    submitted: Option<Answer>,
+}
+
+impl Evaluated {
+    fn failed(error: String) -> Evaluated {
+        Evaluated {
+            error: Some(error),
+            ..Evaluated::default()
+        }
     }
+}
+
+/// The submitted value as an answer, or why it cannot be one: an answer
+/// larger than the string limit is refused before it is copied.
+fn answer(value: &Dynamic, limits: &Limits) -> Result<Answer, String> {
+    let size = estimated_size(value);
+    if size > limits.max_string_bytes {
+        return Err(format!(
+            "the submitted answer is about {size} bytes, more than the string limit of {} bytes: \
+             submit a summary, counts or a short list instead of the text itself",
+            limits.max_string_bytes
+        ));
+    }
+    Ok(Answer {
+        value: to_json(value),
+        text: display(value),
+    })
+}
+
+/// Bytes of text a value holds, counted without copying it.
+pub(crate) fn estimated_size(value: &Dynamic) -> usize {
+    if let Some(t) = value.read_lock::<Text>() {
+        return t.len();
+    }
+    if let Some(s) = value.read_lock::<ImmutableString>() {
+        return s.len();
+    }
+    if let Some(a) = value.read_lock::<Array>() {
+        return a
+            .iter()
+            .map(|v| estimated_size(v).saturating_add(2))
+            .fold(2, usize::saturating_add);
+    }
+    if let Some(m) = value.read_lock::<Map>() {
+        return m
+            .iter()
+            .map(|(k, v)| estimated_size(v).saturating_add(k.len() + 4))
+            .fold(2, usize::saturating_add);
+    }
+    24
+}
+
+fn describe_eval_error(
+    limits: &Limits,
+    shared: &Shared,
+    err: &EvalAltResult,
+    code: &str,
+    prepared: &Prepared,
+) -> String {
+    let root = innermost(err);
+    let failure = shared.take_cell_failure();
+    let message = match root {
+        EvalAltResult::ErrorTerminated(..) if failure.is_some() => failure.unwrap_or_default(),
+        EvalAltResult::ErrorTerminated(..) => match shared.clock.stop_reason() {
+            Some(reason) => reason.to_string(),
+            None => StopReason::Timeout(limits.cell_timeout).to_string(),
+        },
+        EvalAltResult::ErrorTooManyOperations(_) => too_many_operations(limits.max_operations),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what} exceeded its limit (strings {} bytes, arrays {} items, maps {} entries). \
+             Keep large text as views (slice, chunks) rather than strings, and print summaries",
+            limits.max_string_bytes, limits.max_array_len, limits.max_map_len
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => format!(
+            "call depth limit of {} exceeded: the recursion is too deep; use a loop instead",
+            limits.max_call_depth
+        ),
+        EvalAltResult::ErrorTooManyVariables(_) => {
+            format!("more than {} variables are defined; reuse variables or keep values in arrays and maps", limits.max_variables)
+        }
+        EvalAltResult::ErrorModuleNotFound(..) | EvalAltResult::ErrorTooManyModules(_) => {
+            "`import` is not available in this sandbox: every function is already defined (see the reference)".into()
+        }
+        _ => {
+            let full = strip_position(&err.to_string());
+            let mut m = full.strip_prefix("Runtime error: ").unwrap_or(&full).to_string();
+            if let Some(hint) = hints::runtime_hint(root) {
+                m.push_str("\nHint: ");
+                m.push_str(&hint);
+            }
+            m
+        }
+    };
+    with_location(
+        cap_message(message),
+        prepared.original_position(err.position()),
+        code,
+    )
+}
+
+/// Longest error message a model or a terminal is shown; a message that
+/// quotes a large value (`parse_int` of a whole context) keeps its start
+/// and end.
+const MAX_MESSAGE: usize = 2_000;
+
+fn cap_message(message: String) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    let head = floor_char(&message, MAX_MESSAGE * 3 / 4);
+    let tail = ceil_char(&message, message.len() - MAX_MESSAGE / 4);
+    format!(
+        "{} [... {} bytes cut ...] {}",
+        &message[..head],
+        tail - head,
+        &message[tail..]
+    )
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 impl Drop for Session {
@@ -621,6 +783,11 @@ fn dedupe(scope: &mut Scope<'static>) {
             scope.push_dynamic(name, value);
         }
     }
+}
+
+/// "1.5 MiB"
+pub(crate) fn mebibytes(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
 /// The session globals, which every scope holds and no listing shows.
