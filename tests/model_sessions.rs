@@ -27,32 +27,17 @@ mod common;
 
 /// The themes a session can be labelled with, and what each covers.
 const THEMES: &[(&str, &str)] = &[
-    (
-        "redeclare",
-        "a variable declared again in a later cell, others still needed",
-    ),
-    ("shadow", "closure parameters that shadow outer names"),
-    (
-        "nested_prompts",
-        "nested loops building prompts with backtick interpolation",
-    ),
+    ("redeclare", "a variable declared again in a later cell"),
+    ("shadow", "closure parameters shadowing outer names"),
+    ("nested_prompts", "prompts built in nested loops with `${}`"),
     ("answers_json", "sub-model answers as JSON"),
     ("answers_lines", "sub-model answers as `id: label` lines"),
     ("answers_numbered", "sub-model answers as numbered lists"),
-    (
-        "answers_fenced",
-        "sub-model answers wrapped in code fences or prose",
-    ),
-    (
-        "slicing",
-        "array slices: ranges, slice, head, tail, negative indices",
-    ),
-    ("counting", "counting into maps and sorting by count"),
+    ("answers_fenced", "sub-model answers in fences or prose"),
+    ("slicing", "a[i..j], slice, head, tail, negatives"),
+    ("counting", "counting into maps, sorting by count"),
     ("topk", "the k largest or smallest"),
-    (
-        "sets",
-        "unique, membership by map keys, intersection, difference",
-    ),
+    ("sets", "unique, membership, intersection, difference"),
     ("submit_nested", "submit inside a loop, an if or a fn"),
     ("multi_block", "several rhai blocks in one reply"),
     ("search", "grep, matches, count_matches, find_any"),
@@ -60,23 +45,14 @@ const THEMES: &[(&str, &str)] = &[
     ("batch", "llm_batch"),
     ("error_fix", "a failed cell, then a corrected one"),
     ("show_vars", "show_vars()"),
-    ("string_build", "strings built with +="),
-    (
-        "parse_answers",
-        "parse_int / parse_json of sub-model answers",
-    ),
+    ("string_build", "strings built with += and +"),
+    ("parse_answers", "parse_int / parse_json of answers"),
     ("map_of_arrays", "maps whose values are arrays"),
-    ("comparators", "sort with a comparator"),
+    ("comparators", "sort, order, dedup with a comparator"),
     ("text_display", "a Text printed or interpolated"),
-    (
-        "escapes",
-        "\\n and \\t in backtick strings, regexes in backticks",
-    ),
-    (
-        "fences",
-        "fence variants: untagged, longer fences, other languages",
-    ),
-    ("repl_value", "a cell's last expression shown as => value"),
+    ("escapes", "\\n, \\t in backticks; regexes in backticks"),
+    ("fences", "untagged, longer, indented, other fences"),
+    ("repl_value", "a cell's last value shown as => value"),
     ("documents", "several documents"),
     ("functions", "fn definitions reused across cells"),
 ];
@@ -382,11 +358,7 @@ fn run_session(session: &Session) -> Vec<String> {
             .arg(&trace),
     );
     drop(server);
-    let events = if trace.exists() {
-        common::jsonl(&trace)
-    } else {
-        Vec::new()
-    };
+    let events = read_trace(&trace, &mut problems);
     compare_cells(session, &events, &mut problems);
     compare_answer(session, exit, &stdout, &stderr, &mut problems);
     for prompt in unmatched.lock().map(|u| u.clone()).unwrap_or_default() {
@@ -396,6 +368,25 @@ fn run_session(session: &Session) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// The trace's events; a missing file or a line that is not JSON is a problem.
+fn read_trace(path: &Path, problems: &mut Vec<String>) -> Vec<Value> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(format!("no trace ({e})"));
+            return Vec::new();
+        }
+    };
+    let mut events = Vec::new();
+    for line in text.lines() {
+        match serde_json::from_str(line) {
+            Ok(v) => events.push(v),
+            Err(e) => problems.push(format!("a trace line is not JSON ({e}): {line}")),
+        }
+    }
+    events
 }
 
 /// Writes the context; the `--context` argument naming it, relative to `dir`.
@@ -527,36 +518,25 @@ fn compare_answer(
     }
 }
 
-/// Expected and actual side by side from the first line that differs,
-/// ignoring trailing white space; `None` when they agree.
+/// Expected and actual from the first line that differs; `None` when they
+/// agree but for white space at the very end.
 fn diff(want: &str, got: &str) -> Option<String> {
     let (w, g) = (want.trim_end(), got.trim_end());
     if w == g {
         return None;
     }
-    let wl: Vec<&str> = w.lines().collect();
-    let gl: Vec<&str> = g.lines().collect();
-    let first = wl
-        .iter()
-        .zip(&gl)
-        .take_while(|(a, b)| a.trim_end() == b.trim_end())
-        .count();
-    if first == wl.len().max(gl.len()) {
-        return None;
-    }
+    let wl: Vec<&str> = w.split('\n').collect();
+    let gl: Vec<&str> = g.split('\n').collect();
+    let first = wl.iter().zip(&gl).take_while(|(a, b)| a == b).count();
     let mut out = format!("  first difference at line {}\n", first + 1);
     for (i, line) in wl.iter().enumerate() {
-        out.push_str(&format!(
-            "  {} {line}\n",
-            if i == first { "-" } else { " " }
-        ));
+        let mark = if i == first { "-" } else { " " };
+        out.push_str(&format!("  {mark} {line:?}\n"));
     }
     out.push_str("  --- actual:\n");
     for (i, line) in gl.iter().enumerate() {
-        out.push_str(&format!(
-            "  {} {line}\n",
-            if i == first { "+" } else { " " }
-        ));
+        let mark = if i == first { "+" } else { " " };
+        out.push_str(&format!("  {mark} {line:?}\n"));
     }
     Some(out)
 }
