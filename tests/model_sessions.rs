@@ -531,14 +531,23 @@ fn diff(want: &str, got: &str) -> Option<String> {
     let mut out = format!("  first difference at line {}\n", first + 1);
     for (i, line) in wl.iter().enumerate() {
         let mark = if i == first { "-" } else { " " };
-        out.push_str(&format!("  {mark} {line:?}\n"));
+        out.push_str(&format!("  {mark} {}\n", shown(line)));
     }
     out.push_str("  --- actual:\n");
     for (i, line) in gl.iter().enumerate() {
         let mark = if i == first { "+" } else { " " };
-        out.push_str(&format!("  {mark} {line:?}\n"));
+        out.push_str(&format!("  {mark} {}\n", shown(line)));
     }
     Some(out)
+}
+
+/// A line as written, or quoted when white space in it would not show.
+fn shown(line: &str) -> String {
+    if line.contains('\t') || line.trim() != line {
+        format!("{line:?}")
+    } else {
+        line.to_string()
+    }
 }
 
 fn indent(text: &str) -> String {
