@@ -180,8 +180,6 @@ const FORMS: &[(&str, Form<'static>)] = &[
     ("let b = a.sort();", Run(r#"let b = a.sort(); check(type_of(b) == "()", "let b = a.sort() leaves b as ()")"#)),
     ("b", Run(r#"let b = a.sort(); check(type_of(b) == "()", "let b = a.sort() leaves b as ()")"#)),
     ("print", Run(r#"print("one value")"#)),
-    ("map", Run(r#"check(a.map(|x| x * 2)[0] == 6, "map builds an array")"#)),
-    ("filter", Run(r#"check(a.filter(|x| x > 2).len() == 3, "filter builds an array")"#)),
 ];
 
 fn quick_reference() -> String {

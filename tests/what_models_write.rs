@@ -46,13 +46,13 @@ fn a_redeclared_variable_keeps_every_other_variable() {
         "[1, 2] [4, 5] abc 1\n"
     );
     let vars: Vec<String> = s.variables().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(vars, ["names", "d", "off", "hits"]);
+    assert_eq!(vars, ["names", "hits", "d", "off"]);
     let listed = ok(&mut s, "show_vars();");
     let order: Vec<&str> = listed
         .lines()
         .map(|l| l.split(':').next().unwrap())
         .collect();
-    assert_eq!(order, ["names", "d", "off", "hits"], "{listed}");
+    assert_eq!(order, ["names", "hits", "d", "off"], "{listed}");
 }
 
 #[test]
@@ -409,4 +409,122 @@ fn indexing_with_a_range_variable_names_the_way_that_works() {
         ),
         "[1, 2]\n"
     );
+}
+
+#[test]
+fn a_closure_may_use_the_variable_its_method_chain_starts_from() {
+    let mut s = session();
+    for (code, want) in [
+        (
+            "let m = #{a: 1, b: 2}; print(m.keys().filter(|k| m[k] > 1));",
+            "[\"b\"]",
+        ),
+        (
+            "let p = #{a: [1], b: [2, 3]}; print(p.keys().map(|k| `${k}=${p[k].len()}`));",
+            "[\"a=1\", \"b=2\"]",
+        ),
+        (
+            "let a = [3, 1, 2]; print(a.filter(|x| x > a[1]).len());",
+            "2",
+        ),
+        (
+            "let hits = context.grep(\"ERROR\"); print(hits.map(|h| hits.len() + h.line));",
+            "[4, 6]",
+        ),
+    ] {
+        assert_eq!(ok(&mut s, code), format!("{want}\n"), "{code}");
+    }
+}
+
+#[test]
+fn a_failing_comparator_leaves_the_array_as_it_was() {
+    let mut s = session();
+    ok(
+        &mut s,
+        "let a = [#{n: 2}, #{m: 1}, #{n: 0}]; let d = [1, 1, 2];",
+    );
+    fails(&mut s, "a.sort(|x, y| x.n - y.n);");
+    fails(&mut s, "d.dedup(|x, y| { throw 1 });");
+    assert_eq!(ok(&mut s, "print(a.len()); print(d);"), "3\n[1, 1, 2]\n");
+}
+
+#[test]
+fn show_vars_lists_a_redeclared_variable_once_with_its_value() {
+    let mut s = session();
+    ok(&mut s, "let a = 1; let k = 5;");
+    let shown = ok(&mut s, "let a = 2; let f = |x| x + k; show_vars();");
+    // A re-declared variable keeps the place of its first declaration.
+    assert_eq!(
+        shown, "a: i64 (2)\nk: i64 (5)\nf: Fn (a function)\n",
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_globals_cannot_be_changed_by_methods_or_assignment() {
+    let mut s = SessionBuilder::new()
+        .query("Hi there")
+        .build(&Context::from_string("log", LOG));
+    assert_eq!(
+        ok(&mut s, "print(query.to_upper()); print(query);"),
+        "HI THERE\nHi there\n"
+    );
+    assert!(fails(&mut s, "query = \"x\";").contains("constant"));
+    assert!(fails(&mut s, "context = 1;").contains("constant"));
+    fails(&mut s, "documents.sort(|a, b| 0);");
+    fails(&mut s, "documents.push(1);");
+    assert_eq!(
+        ok(&mut s, "print(documents.len()); print(context.len());"),
+        format!("1\n{}\n", LOG.len())
+    );
+    // Shadowing them is allowed, and a later cell sees the shadow.
+    ok(&mut s, "let query = \"mine\";");
+    assert_eq!(ok(&mut s, "print(query);"), "mine\n");
+}
+
+#[test]
+fn submit_inside_a_closure_or_function_submits() {
+    for code in [
+        "[1, 2].map(|x| submit(x));",
+        "fn finish(v) { submit(v * 10) } finish(1);",
+        "for x in [1, 2] { if x == 1 { [x].filter(|y| { submit(y); true }); } }",
+    ] {
+        let out = session().run_cell(code);
+        assert_eq!(out.error, None, "{code}");
+        assert!(out.submitted.is_some(), "{code}");
+    }
+}
+
+#[test]
+fn sort_without_a_comparator_orders_views_and_mixed_values() {
+    let mut s = session();
+    assert_eq!(
+        ok(
+            &mut s,
+            "let ls = context.lines(); ls.sort(); print(ls[0]); print(ls[-1]);"
+        ),
+        "ERROR disk full\nINFO start\n"
+    );
+    assert_eq!(
+        ok(&mut s, "let a = [\"b\", 10, \"a\", 2]; a.sort(); print(a);"),
+        "[2, 10, \"a\", \"b\"]\n"
+    );
+}
+
+#[test]
+fn arithmetic_on_a_missing_map_key_says_how_to_count() {
+    let mut s = session();
+    let err = fails(&mut s, "let m = #{}; m[\"x\"] += 1;");
+    assert!(err.contains("m.get(k, 0) + 1"), "{err}");
+    let err = fails(&mut s, "let m = #{}; let n = m.get(\"y\") + 1;");
+    assert!(err.contains("m.get(k, 0) + 1"), "{err}");
+}
+
+#[test]
+fn parse_json_says_what_failed_for_strings_and_views() {
+    let mut s = session();
+    for code in ["parse_json(\"{oops\")", "parse_json(context.line(1))"] {
+        let err = fails(&mut s, &format!("{code};"));
+        assert!(err.contains("parse_json: invalid JSON"), "{code}: {err}");
+    }
 }

@@ -9,13 +9,13 @@
 //! Rhai's own `sort(comparator)` and `dedup(comparator)` treat a comparator
 //! that throws, or returns something other than a number, as "equal" and
 //! carry on, leaving the array quietly unsorted. Ours stop at the first
-//! such call and raise its error.
+//! such call, raise its error and leave the array as it was.
 
 use std::ops::{Range, RangeInclusive};
 
 use rhai::{Array, Dynamic, Engine, FnPtr, NativeCallContext, INT};
 
-use super::convert::{offset, script_error, Fallible};
+use super::convert::{as_text, offset, script_error, Fallible};
 
 pub(crate) fn register(engine: &mut Engine) {
     register_cuts(engine);
@@ -85,8 +85,10 @@ fn ordering(
     )))
 }
 
-/// A stable merge sort that stops at the first failing comparison (the
-/// standard library's sort cannot return an error from its comparator).
+/// A stable merge sort of `items` that stops at the first failing
+/// comparison and then leaves `items` as it was (the standard library's
+/// sort cannot return an error from its comparator). It sorts positions,
+/// so no item moves until every comparison has succeeded.
 fn sort_by(
     items: &mut Array,
     mut less_or_equal: impl FnMut(&Dynamic, &Dynamic) -> Fallible<bool>,
@@ -95,98 +97,135 @@ fn sort_by(
     if n < 2 {
         return Ok(());
     }
-    let mut from: Vec<Dynamic> = std::mem::take(items);
-    let mut into: Vec<Dynamic> = Vec::with_capacity(n);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut merged: Vec<usize> = Vec::with_capacity(n);
     let mut width = 1;
     while width < n {
-        let mut start = 0;
-        let mut drain = from.into_iter().peekable();
-        while start < n {
+        merged.clear();
+        for start in (0..n).step_by(2 * width) {
             let mid = (start + width).min(n);
             let end = (start + 2 * width).min(n);
-            let left: Vec<Dynamic> = drain.by_ref().take(mid - start).collect();
-            let right: Vec<Dynamic> = drain.by_ref().take(end - mid).collect();
-            merge(left, right, &mut into, &mut less_or_equal)?;
-            start = end;
+            let (mut l, mut r) = (start, mid);
+            while l < mid && r < end {
+                if less_or_equal(&items[order[l]], &items[order[r]])? {
+                    merged.push(order[l]);
+                    l += 1;
+                } else {
+                    merged.push(order[r]);
+                    r += 1;
+                }
+            }
+            merged.extend_from_slice(&order[l..mid]);
+            merged.extend_from_slice(&order[r..end]);
         }
-        from = std::mem::take(&mut into);
-        into = Vec::with_capacity(n);
+        std::mem::swap(&mut order, &mut merged);
         width *= 2;
     }
-    *items = from;
+    let mut slots: Vec<Option<Dynamic>> = std::mem::take(items).into_iter().map(Some).collect();
+    *items = order.into_iter().filter_map(|i| slots[i].take()).collect();
     Ok(())
 }
 
-fn merge(
-    left: Vec<Dynamic>,
-    right: Vec<Dynamic>,
-    into: &mut Vec<Dynamic>,
-    less_or_equal: &mut impl FnMut(&Dynamic, &Dynamic) -> Fallible<bool>,
-) -> Fallible<()> {
-    let mut left = left.into_iter().peekable();
-    let mut right = right.into_iter().peekable();
-    while let (Some(l), Some(r)) = (left.peek(), right.peek()) {
-        let next = if less_or_equal(l, r)? {
-            left.next()
-        } else {
-            right.next()
-        };
-        into.extend(next);
-    }
-    into.extend(left);
-    into.extend(right);
-    Ok(())
+/// A comparator call read as "a comes no later than b".
+fn no_later(
+    ctx: &NativeCallContext,
+    compare: &FnPtr,
+    what: &str,
+    a: &Dynamic,
+    b: &Dynamic,
+) -> Fallible<bool> {
+    Ok(ordering(ctx, compare, what, a, b)? != std::cmp::Ordering::Greater)
+}
+
+/// Registers a function that changes its receiver: such functions must
+/// not be pure, or Rhai would let them change a constant (`documents`).
+fn register_mutating<
+    A: 'static,
+    const N: usize,
+    const X: bool,
+    R: rhai::Variant + Clone,
+    const F: bool,
+>(
+    engine: &mut Engine,
+    name: &str,
+    f: impl rhai::RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
+) {
+    rhai::FuncRegistration::new(name)
+        .with_purity(false)
+        .register_into_engine(engine, f);
 }
 
 fn register_ordering(engine: &mut Engine) {
     for name in ["sort", "sort_by"] {
-        engine.register_fn(
+        register_mutating(
+            engine,
             name,
             move |ctx: NativeCallContext, items: &mut Array, compare: FnPtr| -> Fallible<()> {
-                sort_by(items, |a, b| {
-                    Ok(ordering(&ctx, &compare, name, a, b)? != std::cmp::Ordering::Greater)
-                })
+                sort_by(items, |a, b| no_later(&ctx, &compare, name, a, b))
             },
         );
     }
+    // Without a comparator: numbers by value, strings and views by their
+    // text (Rhai's own `sort()` refuses views and mixed types).
+    register_mutating(engine, "sort", |items: &mut Array| -> Fallible<()> {
+        sort_by(items, |a, b| {
+            Ok(natural_order(a, b) != std::cmp::Ordering::Greater)
+        })
+    });
     for name in ["order", "order_by"] {
         engine.register_fn(
             name,
             move |ctx: NativeCallContext, items: &mut Array, compare: FnPtr| -> Fallible<Array> {
                 let mut sorted = items.clone();
-                sort_by(&mut sorted, |a, b| {
-                    Ok(ordering(&ctx, &compare, name, a, b)? != std::cmp::Ordering::Greater)
-                })?;
+                sort_by(&mut sorted, |a, b| no_later(&ctx, &compare, name, a, b))?;
                 Ok(sorted)
             },
         );
     }
-    engine.register_fn(
+    register_mutating(
+        engine,
         "dedup",
         |ctx: NativeCallContext, items: &mut Array, same: FnPtr| -> Fallible<()> {
-            let mut kept: Array = Array::with_capacity(items.len());
-            for item in std::mem::take(items) {
-                let duplicate = match kept.last() {
-                    Some(last) => {
-                        let answer: Dynamic =
-                            same.call_within_context(&ctx, (last.clone(), item.clone()))?;
-                        answer.as_bool().map_err(|t| {
-                            script_error(format!(
-                                "the function given to dedup must return true or false, got {}",
-                                ctx.engine().map_type_name(t)
-                            ))
-                        })?
-                    }
-                    None => false,
-                };
-                if !duplicate {
-                    kept.push(item);
+            // Decide every item first, so a failing call leaves the array whole.
+            let mut keep = vec![true; items.len()];
+            let mut last = 0;
+            for i in 1..items.len() {
+                let answer: Dynamic =
+                    same.call_within_context(&ctx, (items[last].clone(), items[i].clone()))?;
+                let duplicate = answer.as_bool().map_err(|t| {
+                    script_error(format!(
+                        "the function given to dedup must return true or false, got {}",
+                        ctx.engine().map_type_name(t)
+                    ))
+                })?;
+                if duplicate {
+                    keep[i] = false;
+                } else {
+                    last = i;
                 }
             }
-            *items = kept;
+            let mut flags = keep.into_iter();
+            items.retain(|_| flags.next().unwrap_or(true));
             Ok(())
         },
     );
+}
+
+/// The order of `sorted()` and `sort()`: numbers by value, before strings
+/// and views, which compare by their bytes; anything else by its display.
+pub(crate) fn natural_order(a: &Dynamic, b: &Dynamic) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let num = |v: &Dynamic| v.as_int().map(|i| i as f64).or_else(|_| v.as_float()).ok();
+    match (num(a), num(b)) {
+        (Some(x), Some(y)) => return x.total_cmp(&y),
+        (Some(_), None) => return Ordering::Less,
+        (None, Some(_)) => return Ordering::Greater,
+        (None, None) => {}
+    }
+    match (as_text(a), as_text(b)) {
+        (Some(x), Some(y)) => x.bytes().cmp(&y.bytes()),
+        _ => super::convert::display(a).cmp(&super::convert::display(b)),
+    }
 }
 
 #[cfg(test)]

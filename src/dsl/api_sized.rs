@@ -58,47 +58,55 @@ fn length(len: INT) -> usize {
 pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>, limits: &Limits) {
     let item_bytes = std::mem::size_of::<Dynamic>();
     let (s, l) = (shared.clone(), limits.clone());
-    engine.register_fn(
-        "pad",
-        move |a: &mut Array, len: INT, item: Dynamic| -> Fallible<()> {
-            let len = length(len);
-            if len <= a.len() {
-                return Ok(());
-            }
-            let each = item_bytes + super::session::estimated_size(&item);
-            let bytes = (len - a.len()).saturating_mul(each);
-            room_for(&s, &l, "an array", len, l.max_array_len, bytes)?;
-            a.resize(len, item);
-            Ok(())
-        },
-    );
+    rhai::FuncRegistration::new("pad")
+        .with_purity(false)
+        .register_into_engine(
+            engine,
+            move |a: &mut Array, len: INT, item: Dynamic| -> Fallible<()> {
+                let len = length(len);
+                if len <= a.len() {
+                    return Ok(());
+                }
+                let each = item_bytes + super::session::estimated_size(&item);
+                let bytes = (len - a.len()).saturating_mul(each);
+                room_for(&s, &l, "an array", len, l.max_array_len, bytes)?;
+                a.resize(len, item);
+                Ok(())
+            },
+        );
     let (s, l) = (shared.clone(), limits.clone());
-    engine.register_fn(
-        "pad",
-        move |text: &mut ImmutableString, len: INT, fill: char| -> Fallible<()> {
-            pad_string(&s, &l, text, length(len), &fill.to_string())
-        },
-    );
+    rhai::FuncRegistration::new("pad")
+        .with_purity(false)
+        .register_into_engine(
+            engine,
+            move |text: &mut ImmutableString, len: INT, fill: char| -> Fallible<()> {
+                pad_string(&s, &l, text, length(len), &fill.to_string())
+            },
+        );
     let (s, l) = (shared.clone(), limits.clone());
-    engine.register_fn(
-        "pad",
-        move |text: &mut ImmutableString, len: INT, fill: &str| -> Fallible<()> {
-            pad_string(&s, &l, text, length(len), fill)
-        },
-    );
+    rhai::FuncRegistration::new("pad")
+        .with_purity(false)
+        .register_into_engine(
+            engine,
+            move |text: &mut ImmutableString, len: INT, fill: &str| -> Fallible<()> {
+                pad_string(&s, &l, text, length(len), fill)
+            },
+        );
     let (s, l) = (shared.clone(), limits.clone());
-    engine.register_fn(
-        "pad",
-        move |b: &mut Blob, len: INT, value: INT| -> Fallible<()> {
-            let len = length(len);
-            if len <= b.len() {
-                return Ok(());
-            }
-            room_for(&s, &l, "a BLOB", len, l.max_array_len, len - b.len())?;
-            b.resize(len, (value & 0xff) as u8);
-            Ok(())
-        },
-    );
+    rhai::FuncRegistration::new("pad")
+        .with_purity(false)
+        .register_into_engine(
+            engine,
+            move |b: &mut Blob, len: INT, value: INT| -> Fallible<()> {
+                let len = length(len);
+                if len <= b.len() {
+                    return Ok(());
+                }
+                room_for(&s, &l, "a BLOB", len, l.max_array_len, len - b.len())?;
+                b.resize(len, (value & 0xff) as u8);
+                Ok(())
+            },
+        );
     for with_value in [false, true] {
         let (s, l) = (shared.clone(), limits.clone());
         let make = move |len: INT, value: INT| -> Fallible<Blob> {

@@ -59,11 +59,17 @@ fn register_data(engine: &mut Engine) {
     engine.register_fn("to_json", |value: &mut Array| {
         to_json(&Dynamic::from(value.clone())).to_string()
     });
-    engine.register_fn("parse_json", |s: Dynamic| -> Fallible<Dynamic> {
+    let parse_json = |s: Dynamic| -> Fallible<Dynamic> {
         let text = as_text(&s).ok_or_else(|| script_error("parse_json() takes a string"))?;
         let value: serde_json::Value = serde_json::from_slice(&text.bytes())
             .map_err(|e| script_error(format!("parse_json: invalid JSON: {e}")))?;
         Ok(from_json(value))
+    };
+    engine.register_fn("parse_json", parse_json);
+    // Rhai's own `parse_json(string)` would win for strings; ours reads
+    // views too and says what failed.
+    engine.register_fn("parse_json", move |s: ImmutableString| {
+        parse_json(Dynamic::from(s))
     });
     engine.register_fn("counts", |items: Array| -> Map {
         let mut tally: Map = Map::new();
@@ -209,16 +215,19 @@ fn register_python(engine: &mut Engine) {
         Ok((0..n.max(0)).map(Dynamic::from).collect())
     });
     engine.register_fn("sorted", |mut items: Array| -> Array {
-        items.sort_by(compare);
+        items.sort_by(super::api_array::natural_order);
         items
     });
-    engine.register_fn("append", |items: &mut Array, item: Dynamic| {
-        items.push(item)
-    });
+    // Not pure: they change the array, which must not be a constant.
+    rhai::FuncRegistration::new("append")
+        .with_purity(false)
+        .register_into_engine(engine, |items: &mut Array, item: Dynamic| items.push(item));
     // Rhai's own `append(array, array)` concatenates; Python's appends one item.
-    engine.register_fn("append", |items: &mut Array, item: Array| {
-        items.push(Dynamic::from(item))
-    });
+    rhai::FuncRegistration::new("append")
+        .with_purity(false)
+        .register_into_engine(engine, |items: &mut Array, item: Array| {
+            items.push(Dynamic::from(item))
+        });
     engine.register_fn("items", |map: &mut Map| -> Array {
         map.iter()
             .map(|(k, v)| Dynamic::from(vec![Dynamic::from(k.to_string()), v.clone()]))
@@ -230,15 +239,6 @@ fn register_python(engine: &mut Engine) {
     engine.register_fn("get", |map: &mut Map, key: &str, default: Dynamic| {
         map.get(key).cloned().unwrap_or(default)
     });
-}
-
-/// Orders numbers numerically and everything else by its display string.
-fn compare(a: &Dynamic, b: &Dynamic) -> std::cmp::Ordering {
-    let num = |v: &Dynamic| v.as_int().map(|i| i as f64).or_else(|_| v.as_float()).ok();
-    match (num(a), num(b)) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        _ => display(a).cmp(&display(b)),
-    }
 }
 
 /// Rhai's built-in `sleep` ignores deadlines; this one sleeps in steps and

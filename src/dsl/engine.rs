@@ -120,12 +120,23 @@ fn register_show_vars(engine: &mut Engine, shared: &Arc<Shared>) {
         false,
         move |ctx, _, _| {
             let mut lines = Vec::new();
-            // `iter_raw` walks newest first; list in declaration order.
-            let vars: Vec<_> = ctx.scope().iter_raw().collect();
-            for (name, constant, value) in vars.into_iter().rev() {
-                if super::session::is_global(name) {
+            // As the session keeps them after the cell: each name once, where
+            // it was first declared, with its latest value. `iter_raw` walks
+            // newest first, so the first entry seen of a name is its latest.
+            let mut latest = std::collections::HashMap::new();
+            let mut order = Vec::new();
+            for (name, constant, value) in ctx.scope().iter_raw() {
+                latest.entry(name).or_insert((constant, value));
+                order.push(name);
+            }
+            let mut listed = std::collections::HashSet::new();
+            for name in order.into_iter().rev() {
+                if super::session::is_global(name) || !listed.insert(name) {
                     continue;
                 }
+                let Some(&(constant, value)) = latest.get(name) else {
+                    continue;
+                };
                 lines.push(format!(
                     "{name}{}: {} ({})",
                     if constant { " (const)" } else { "" },

@@ -19,7 +19,7 @@ const PARSE_HINTS: &[(&str, &str)] = &[
     (r"\bopen\s*\(", NO_SYSTEM),
     (r"\belif\b", "Rhai writes `else if`, with braces: `if a { ... } else if b { ... } else { ... }`."),
     (r"[^\s;{}][ \t]+for\s+\w+(\s*,\s*\w+)?\s+in\b", "Rhai has no comprehensions: use `arr.map(|x| ...)` and `arr.filter(|x| ...)`, or a `for` loop that calls `push`."),
-    (r"\w\s*\[\s*-?\w*\s*:\s*-?\w*\s*\]", "Rhai has no `[a:b]` slices: write `x[a..b]`, `x[..b]`, `x[a..]` or `x.slice(a, b)`, `x.head(n)`, `x.tail(n)` (on arrays, texts and strings; negative counts from the end)."),
+    (r"[\w)\]]\s*\[\s*-?\w*\s*:\s*-?\w*\s*\]", "Rhai has no `[a:b]` slices: write `x[a..b]`, `x[..b]`, `x[a..]` or `x.slice(a, b)`, `x.head(n)`, `x.tail(n)` (on arrays, texts and strings; negative counts from the end)."),
     (r"(?m)^\s*(try|except\b.*|finally)\s*:\s*$", "Rhai: `try { ... } catch (err) { ... }`; raise errors with `throw \"message\";`."),
     (r"\bfor\s+\w+\s*,\s*\w+\s+in\b", "Rhai loops over one value: `for (item, index) in arr { ... }`; for a map, `for key in m.keys() { let v = m[key]; ... }`."),
     (r"\bwhile\s+True\b", "An endless loop in Rhai is `loop { ... break; }`."),
@@ -57,6 +57,13 @@ const COMMENT_HINTS: &[(&str, &str)] = &[(
 /// At most this many hints per error: enough for the habits of one cell,
 /// few enough to read.
 const MAX_HINTS: usize = 3;
+
+/// Operators that fail with `()` when a map key is read before it is set.
+const ARITHMETIC: &[&str] = &[
+    "+", "-", "*", "/", "%", "+=", "-=", "*=", "/=", "<", ">", "<=", ">=",
+];
+
+const UNSET_IN_ARITHMETIC: &str = "One side is `()`: a map key read before it is set (or a variable never assigned) is `()`. Count with a default: `m[k] = m.get(k, 0) + 1;`, or set the key first.";
 
 /// Hints for a variable Rhai did not find, by its name.
 const RUNTIME_NAMES: &[(&str, &str)] = &[
@@ -266,6 +273,9 @@ pub(crate) fn runtime_hint(err: &EvalAltResult) -> Option<String> {
                 .is_some_and(|(_, args)| args.split(", ").skip(1).any(|a| a.trim_end_matches(')') == "Text"));
             if text_argument {
                 return Some(TEXT_AS_STRING.into());
+            }
+            if ARITHMETIC.contains(&base) && signature.contains("()") {
+                return Some(UNSET_IN_ARITHMETIC.into());
             }
             RUNTIME_FUNCTIONS
                 .iter()

@@ -126,12 +126,13 @@ impl Shared {
     }
 
     pub(crate) fn global(&self, name: &str) -> Option<Dynamic> {
-        match name {
-            "context" => Some(Dynamic::from(self.context.clone())),
-            "documents" => Some(Dynamic::from(self.documents.clone())),
-            "query" => Some(Dynamic::from(self.query.clone())),
-            _ => None,
-        }
+        let value = match name {
+            "context" => Dynamic::from(self.context.clone()),
+            "documents" => Dynamic::from(self.documents.clone()),
+            "query" => Dynamic::from(self.query.clone()),
+            _ => return None,
+        };
+        Some(value.into_read_only())
     }
 }
 
@@ -275,10 +276,13 @@ impl SessionBuilder {
         for ext in &self.extensions {
             ext(&mut engine, &shared);
         }
+        // `context` and `query` are not in the scope: the engine's variable
+        // hook hands out a fresh read-only copy (a few bytes) at each use,
+        // so a method that changes strings in place (`query.to_upper()`)
+        // changes only that copy. `documents` is a constant array: copying
+        // it at each use would cost O(documents).
         let mut scope = Scope::new();
-        scope.push_constant("context", text);
         scope.push_constant("documents", documents);
-        scope.push_constant("query", ImmutableString::from(self.query.as_str()));
         Session {
             engine,
             scope,
@@ -322,8 +326,9 @@ impl Session {
     /// session.run_cell("let n = 1; let names = [\"x\"];");
     /// session.run_cell("let n = 2;");
     /// let vars = session.variables();
-    /// assert_eq!(vars[0], ("names".to_string(), serde_json::json!(["x"])));
-    /// assert_eq!(vars[1], ("n".to_string(), serde_json::json!(2)));
+    /// // `n` keeps its place and takes its latest value.
+    /// assert_eq!(vars[0], ("n".to_string(), serde_json::json!(2)));
+    /// assert_eq!(vars[1], ("names".to_string(), serde_json::json!(["x"])));
     /// ```
     pub fn variables(&self) -> Vec<(String, serde_json::Value)> {
         let mut vars: Vec<(String, serde_json::Value)> = self
@@ -478,14 +483,16 @@ impl Session {
                             shown: Some(display(&value)),
                             ..Evaluated::default()
                         },
-                        Err(err) => match *err {
-                            EvalAltResult::ErrorTerminated(ref token, _)
+                        // `submit` inside a `map` closure or a function
+                        // arrives wrapped in the calls it passed through.
+                        Err(err) => match innermost(&err) {
+                            EvalAltResult::ErrorTerminated(token, _)
                                 if token.to_string() == SUBMIT_TOKEN =>
                             {
                                 Evaluated::default()
                             }
-                            ref e => Evaluated::failed(describe_eval_error(
-                                limits, shared, e, code, prepared,
+                            _ => Evaluated::failed(describe_eval_error(
+                                limits, shared, &err, code, prepared,
                             )),
                         },
                     };
@@ -612,6 +619,8 @@ fn describe_eval_error(
             m
         }
     };
+    // Rhai names our type by its Rust path in some messages.
+    let message = message.replace("rlm::text::Text", "Text");
     with_location(
         cap_message(message),
         prepared.original_position(err.position()),
@@ -753,30 +762,30 @@ fn with_location(message: String, pos: Position, code: &str) -> String {
     )
 }
 
-/// Keeps one entry per variable name (the latest), so re-declared `let`s do
-/// not pile up and keep old large values alive.
+/// Keeps one entry per variable name, so re-declared `let`s do not pile
+/// up and keep old large values alive: the latest value, at the place the
+/// name was first declared (as a Python dict keeps a re-bound key's place).
 ///
-/// The survivors keep their declaration order. Rhai's `iter_raw` walks the
-/// scope newest first while `into_iter` walks it oldest first, so positions
-/// are taken from `into_iter` alone: mixing the two orders once kept the
-/// wrong entries and emptied the session.
+/// Positions are taken from `into_iter` alone. Rhai's `iter_raw` walks the
+/// scope newest first while `into_iter` walks it oldest first; mixing the
+/// two orders once kept the wrong entries and emptied the session.
 fn dedupe(scope: &mut Scope<'static>) {
     let mut seen = std::collections::HashSet::new();
     if scope.iter_raw().all(|(name, _, _)| seen.insert(name)) {
         return;
     }
-    let entries: Vec<(String, Dynamic)> = std::mem::take(scope)
-        .into_iter()
-        .map(|(name, value, _)| (name, value))
-        .collect();
-    let mut last = std::collections::HashMap::new();
-    for (i, (name, _)) in entries.iter().enumerate() {
-        last.insert(name.clone(), i);
-    }
-    for (i, (name, value)) in entries.into_iter().enumerate() {
-        if last.get(&name) != Some(&i) {
-            continue;
+    let mut order: Vec<String> = Vec::new();
+    let mut latest: std::collections::HashMap<String, Dynamic> = std::collections::HashMap::new();
+    for (name, value, _) in std::mem::take(scope) {
+        // Replacing drops the older value here, on the cell's big stack.
+        if latest.insert(name.clone(), value).is_none() {
+            order.push(name);
         }
+    }
+    for name in order {
+        let Some(value) = latest.remove(&name) else {
+            continue;
+        };
         if value.is_read_only() {
             scope.push_constant_dynamic(name, value);
         } else {
@@ -809,7 +818,12 @@ pub(crate) fn describe_size(value: &Dynamic) -> String {
     if let Some(m) = value.read_lock::<Map>() {
         return format!("{} entries", m.len());
     }
-    let shown = display(value);
+    if value.is::<rhai::FnPtr>() {
+        return "a function".into();
+    }
+    // A variable a closure captured is shared; show its value, not Rhai's
+    // wrapper ("5 (shared)").
+    let shown = display(&value.flatten_clone());
     if shown.len() > 40 {
         format!(
             "{}...",

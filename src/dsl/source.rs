@@ -78,7 +78,9 @@ impl Prepared {
 /// Rewrites range indexing and finds the backtick strings of `code`.
 pub(crate) fn prepare(code: &str) -> Prepared {
     let tokens = lex(code);
-    let edits = slice_edits(code, &tokens);
+    let mut edits = slice_edits(code, &tokens);
+    edits.extend(captured_receiver_edits(code, &tokens));
+    edits.sort_by_key(|e| tokens[e.token].start);
     if edits.is_empty() {
         return Prepared {
             code: code.to_string(),
@@ -468,7 +470,7 @@ const KEYWORDS: &[&str] = &[
 #[derive(Debug)]
 struct Edit {
     token: usize,
-    with: &'static str,
+    with: String,
     /// Inserted after the token's replacement (the `0` of `[..hi]`).
     then: &'static str,
 }
@@ -501,24 +503,162 @@ fn slice_edits(src: &str, tokens: &[Token]) -> Vec<Edit> {
         }
         edits.push(Edit {
             token: k,
-            with: ".slice(",
+            with: ".slice(".into(),
             then: if no_low { "0" } else { "" },
         });
         if no_high {
             edits.push(Edit {
                 token: range,
-                with: "",
+                with: String::new(),
                 then: "",
             });
         }
         edits.push(Edit {
             token: close,
-            with: ")",
+            with: ")".into(),
             then: "",
         });
     }
-    edits.sort_by_key(|e| tokens[e.token].start);
     edits
+}
+
+/// Methods that leave their receiver unchanged, so `x.f(a)` may be called
+/// as `f(x, a)` with the same result.
+const PURE_METHODS: &[&str] = &[
+    "keys",
+    "values",
+    "map",
+    "filter",
+    "reduce",
+    "reduce_rev",
+    "some",
+    "all",
+    "index_of",
+    "find",
+    "find_map",
+    "contains",
+    "len",
+    "slice",
+    "head",
+    "tail",
+    "extract",
+    "order",
+    "order_by",
+    "zip",
+    "get",
+    "items",
+    "grep",
+    "matches",
+    "find_all",
+    "count",
+    "count_matches",
+    "lines",
+    "chunks",
+    "chunk_lines",
+    "parts",
+    "split_on",
+    "find_any",
+    "documents",
+];
+
+/// Rewrites `x.keys().map(|k| x[k])` into `keys(x).map(|k| x[k])`.
+///
+/// A closure that captures `x` turns it into a shared value, and a method
+/// chain rooted at `x` holds `x` locked while the chain runs; calling the
+/// closure then fails with "Data race detected" (Rhai's `sync` closures).
+/// Called as a function, `x` is passed by value and nothing stays locked.
+/// Only the chain's first call is rewritten, and only for methods that do
+/// not change their receiver.
+fn captured_receiver_edits(src: &str, tokens: &[Token]) -> Vec<Edit> {
+    let text = |t: &Token| &src[t.start..t.end];
+    let mut edits = Vec::new();
+    for (k, root) in tokens.iter().enumerate() {
+        if root.kind != Kind::Ident || KEYWORDS.contains(&text(root)) {
+            continue;
+        }
+        if k > 0 && matches!(text(&tokens[k - 1]), "." | ":") {
+            continue;
+        }
+        let [dot, method, open, ..] = tokens.get(k + 1..).unwrap_or(&[]) else {
+            continue;
+        };
+        if text(dot) != "." || method.kind != Kind::Ident || open.kind != Kind::Open(b'(') {
+            continue;
+        }
+        if !PURE_METHODS.contains(&text(method)) {
+            continue;
+        }
+        let Some(end) = chain_end(src, tokens, k + 3) else {
+            continue;
+        };
+        let inside = &tokens[k + 4..end];
+        let closure = inside.iter().any(|t| text(t) == "|");
+        let captured = inside
+            .iter()
+            .any(|t| t.kind == Kind::Ident && text(t) == text(root));
+        if !(closure && captured) {
+            continue;
+        }
+        let no_arguments = tokens
+            .get(k + 4)
+            .is_some_and(|t| t.kind == Kind::Close(b')'));
+        edits.push(Edit {
+            token: k,
+            with: format!("{}({}", text(method), text(root)),
+            then: "",
+        });
+        for (token, with) in [
+            (k + 1, ""),
+            (k + 2, ""),
+            (k + 3, if no_arguments { "" } else { ", " }),
+        ] {
+            edits.push(Edit {
+                token,
+                with: with.into(),
+                then: "",
+            });
+        }
+    }
+    edits
+}
+
+/// The index of the last token of the method chain whose first call opens
+/// at `open` (`x.f(` ... `).g(...)[i]...`), or `None` if unbalanced.
+fn chain_end(src: &str, tokens: &[Token], open: usize) -> Option<usize> {
+    let mut end = matching(tokens, open)?;
+    loop {
+        match tokens.get(end + 1..end + 4) {
+            Some([dot, name, next])
+                if &src[dot.start..dot.end] == "."
+                    && name.kind == Kind::Ident
+                    && next.kind == Kind::Open(b'(') =>
+            {
+                end = matching(tokens, end + 3)?;
+            }
+            _ => match tokens.get(end + 1) {
+                Some(t) if t.kind == Kind::Open(b'[') => end = matching(tokens, end + 1)?,
+                _ => return Some(end),
+            },
+        }
+    }
+}
+
+/// The index of the bracket that closes the one at `open`.
+fn matching(tokens: &[Token], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, t) in tokens.iter().enumerate().skip(open) {
+        match t.kind {
+            Kind::Open(_) => depth += 1,
+            Kind::Close(_) => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The matching `]` of the `[` at `open`, and the range operators at its
@@ -550,7 +690,7 @@ fn apply(src: &str, tokens: &[Token], edits: &[Edit]) -> (String, Shifts) {
     for edit in edits {
         let t = &tokens[edit.token];
         out.push_str(&src[copied..t.start]);
-        out.push_str(edit.with);
+        out.push_str(&edit.with);
         out.push_str(edit.then);
         copied = t.end;
         let removed = src[t.start..t.end].chars().count() as isize;
@@ -576,6 +716,32 @@ mod tests {
 
     fn rewrite(code: &str) -> String {
         prepare(code).code
+    }
+
+    #[test]
+    fn a_chain_whose_closure_captures_its_root_calls_the_first_method_as_a_function() {
+        assert_eq!(
+            rewrite("m.keys().map(|k| m[k].len())"),
+            "keys(m).map(|k| m[k].len())"
+        );
+        assert_eq!(
+            rewrite("a.filter(|x| a.contains(x)).len()"),
+            "filter(a, |x| a.contains(x)).len()"
+        );
+        assert_eq!(
+            rewrite("let s = m.keys().map(|k| `${k}=${m[k][1..3]}`);"),
+            "let s = keys(m).map(|k| `${k}=${m[k].slice(1..3)}`);"
+        );
+        for code in [
+            "m.keys().map(|k| k + 1)",
+            "a.push(|| a)",
+            "a.sort(|x, y| a.len())",
+            "o.m.keys().map(|k| m[k])",
+            "m.keys()",
+            "m.len",
+        ] {
+            assert_eq!(rewrite(code), code, "{code}");
+        }
     }
 
     #[test]
