@@ -431,9 +431,18 @@ fn exec(
         Some(_) => Some(Models::new(&settings)?),
         None => None,
     };
+    // `--timeout` bounds the whole script, time waiting on sub-models
+    // included: the cell clock alone pauses during those waits.
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+    let past_deadline = move || {
+        (Instant::now() >= deadline).then(|| {
+            format!("the script ran past --timeout {timeout}s (time waiting on sub-models included)")
+        })
+    };
     let mut builder = SessionBuilder::new()
         .query(query)
         .limits(limits)
+        .stop_when(Arc::new(past_deadline))
         .extend(rlm::driver::without_root_model);
     if let Some(m) = &models {
         builder = builder.llm(LlmAccess {

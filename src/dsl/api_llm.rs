@@ -107,9 +107,28 @@ impl LlmAccess {
         }
     }
 
+    /// Why `prompt` cannot be sent, judged from its length before it is
+    /// copied out of its view: `llm_query(context)` on a gigabyte would
+    /// otherwise copy the gigabyte only to be refused.
+    fn refused(&self, model: &ModelSpec, prompt: &Text) -> Option<String> {
+        let window = self.context_window?;
+        let tokens = crate::stats::estimate_tokens(prompt.len());
+        (tokens > window).then(|| {
+            crate::llm::LlmError::PromptTooLarge {
+                model: model.name.clone(),
+                tokens,
+                window,
+            }
+            .to_string()
+        })
+    }
+
     fn query(&self, shared: &Shared, prompt: &Dynamic, opts: ScriptOptions) -> Fallible<String> {
         let model = self.model(&opts)?;
         let prompt = prompt_of(prompt)?;
+        if let Some(why) = self.refused(&model, &prompt) {
+            return Err(script_error(why));
+        }
         let options = self.call_options(shared);
         let _paused = shared.clock.pause();
         let request = Self::request(&opts, &prompt);
@@ -141,6 +160,10 @@ impl LlmAccess {
                     let Some((i, prompt)) = pending.next() else {
                         break;
                     };
+                    if let Some(why) = self.refused(&model, &prompt) {
+                        answers[i] = Some(format!("ERROR: {why}"));
+                        continue;
+                    }
                     let client = self.client.clone();
                     let (model, options, opts) = (model.clone(), options.clone(), opts.clone());
                     tasks.spawn(async move {

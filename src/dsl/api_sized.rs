@@ -67,7 +67,7 @@ pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>, limits: &Limit
                 if len <= a.len() {
                     return Ok(());
                 }
-                let each = item_bytes + super::session::estimated_size(&item);
+                let each = item_bytes + super::convert::estimated_size(&item);
                 let bytes = (len - a.len()).saturating_mul(each);
                 room_for(&s, &l, "an array", len, l.max_array_len, bytes)?;
                 a.resize(len, item);

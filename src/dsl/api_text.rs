@@ -8,6 +8,7 @@
 
 use rhai::{Array, Dynamic, Engine, ImmutableString, Map, INT};
 
+use super::budget::{Budget, MAP_ITEM, VIEW_ITEM};
 use super::convert::{as_text, int, lib_error, offset, positive, script_error, Fallible};
 use crate::{GrepOptions, PatternOptions, Text};
 
@@ -20,6 +21,37 @@ macro_rules! text_fn {
             $body
         });
         $engine.register_fn($name, move |s: &mut ImmutableString $(, $arg: $ty)*| -> $ret {
+            let owned = Text::from(s.as_str());
+            let $t: &Text = &owned;
+            $body
+        });
+    }};
+    // `budget b;` gives each of the two closures its own clone of `b`.
+    ($engine:expr, $name:expr, budget $b:ident; |$t:ident $(, $arg:ident : $ty:ty)*| -> $ret:ty $body:block) => {{
+        {
+            let $b = $b.clone();
+            $engine.register_fn($name, move |$t: &mut Text $(, $arg: $ty)*| -> $ret {
+                let $t: &Text = &*$t;
+                $body
+            });
+        }
+        let $b = $b.clone();
+        $engine.register_fn($name, move |s: &mut ImmutableString $(, $arg: $ty)*| -> $ret {
+            let owned = Text::from(s.as_str());
+            let $t: &Text = &owned;
+            $body
+        });
+    }};
+    ($engine:expr, $name:expr, budget $b:ident; |$t:ident $(, $arg:ident : $ty:ty)*| $body:expr) => {{
+        {
+            let $b = $b.clone();
+            $engine.register_fn($name, move |$t: &mut Text $(, $arg: $ty)*| {
+                let $t: &Text = &*$t;
+                $body
+            });
+        }
+        let $b = $b.clone();
+        $engine.register_fn($name, move |s: &mut ImmutableString $(, $arg: $ty)*| {
             let owned = Text::from(s.as_str());
             let $t: &Text = &owned;
             $body
@@ -39,12 +71,12 @@ macro_rules! text_fn {
 }
 
 /// Registers the `Text` type and every text operation.
-pub(crate) fn register(engine: &mut Engine, max_array: usize, max_string: usize) {
+pub(crate) fn register(engine: &mut Engine, max_array: usize, budget: &Budget) {
     engine.register_type_with_name::<Text>("Text");
-    register_views(engine, max_array);
-    register_search(engine, max_array);
-    register_chunking(engine, max_array);
-    register_string_ops(engine, max_string);
+    register_views(engine, max_array, budget);
+    register_search(engine, max_array, budget);
+    register_chunking(engine, max_array, budget);
+    register_string_ops(engine, budget);
 }
 
 /// Fails when a result of exactly `n` items would exceed the array limit,
@@ -83,22 +115,41 @@ fn arg(value: &Dynamic) -> Fallible<String> {
 
 /// The view as an owned string, refused before allocating when it would
 /// exceed the string limit (a whole multi-gigabyte context, say).
-fn owned(t: &Text, max_string: usize) -> Fallible<String> {
-    if t.len() > max_string {
+fn owned(t: &Text, budget: &Budget) -> Fallible<String> {
+    budget.allow_string("this", t.len())?;
+    Ok(t.to_string())
+}
+
+/// The text of a number to parse: a view trimmed without copying, refused
+/// (quoting only its start) when too long to be a number.
+fn number_text(t: &Text, what: &str) -> Fallible<String> {
+    const LONGEST: usize = 400;
+    let bytes = t.bytes();
+    let trimmed = bytes.trim_ascii();
+    if trimmed.len() > LONGEST {
+        let start = Text::from(String::from_utf8_lossy(&trimmed[..60]).as_ref()).to_string();
         return Err(script_error(format!(
-            "this would copy {} bytes of text into a string, more than the string limit of {max_string} bytes; \
-             work on views instead (slice, chunks, grep, matches)",
+            "{what}: a text of {} bytes is not a number (it starts {start:?}...)",
             t.len()
         )));
     }
-    Ok(t.to_string())
+    Ok(String::from_utf8_lossy(trimmed).into_owned())
+}
+
+/// Every line of `t` as a view, refused up front when there are too many.
+fn lines(t: &Text, what: &str, max_array: usize, budget: &Budget) -> Fallible<Array> {
+    let n = t.line_count();
+    let instead = "use grep() to find lines, or chunk_lines(n) to process them in groups";
+    check_len(n, max_array, what, instead)?;
+    budget.allow(what, 0, n.saturating_mul(VIEW_ITEM), instead)?;
+    Ok(views(t.line_views()))
 }
 
 fn views(v: Vec<Text>) -> Array {
     v.into_iter().map(Dynamic::from).collect()
 }
 
-fn register_views(engine: &mut Engine, max_array: usize) {
+fn register_views(engine: &mut Engine, max_array: usize, budget: &Budget) {
     // Lengths and offsets are bytes everywhere, strings included, so that
     // offsets from find() and matches() slice the same text on both.
     engine.register_fn("len", |t: &mut Text| int(t.len()));
@@ -151,15 +202,9 @@ fn register_views(engine: &mut Engine, max_array: usize) {
         };
         t.lines(from, to)
     });
-    text_fn!(engine, "lines", |t| -> Fallible<Array> {
-        check_len(
-            t.line_count(),
-            max_array,
-            "lines()",
-            "use grep() to find lines, or chunk_lines(n) to process them in groups",
-        )?;
-        Ok(views(t.line_views()))
-    });
+    let b = budget;
+    text_fn!(engine, "lines", budget b; |t| lines(t, "lines()", max_array, &b));
+    text_fn!(engine, "splitlines", budget b; |t| lines(t, "splitlines()", max_array, &b));
     text_fn!(engine, "documents", |t| views(t.documents()));
     text_fn!(engine, "to_text", |t| t.clone());
     engine.register_indexer_get(|t: &mut Text, r: std::ops::Range<INT>| {
@@ -217,7 +262,13 @@ fn grep_options(opts: &Map) -> Fallible<GrepOptions> {
     Ok(out)
 }
 
-fn grep(t: &Text, re: &str, mut opts: GrepOptions, max_array: usize) -> Fallible<Array> {
+fn grep(
+    t: &Text,
+    re: &str,
+    mut opts: GrepOptions,
+    max_array: usize,
+    budget: &Budget,
+) -> Fallible<Array> {
     let requested = opts.max;
     opts.max = Some(
         requested
@@ -234,6 +285,19 @@ fn grep(t: &Text, re: &str, mut opts: GrepOptions, max_array: usize) -> Fallible
         )?;
     }
     let with_context = opts.before > 0 || opts.after > 0;
+    let text: usize = hits
+        .iter()
+        .map(|h| h.text.len() + if with_context { h.context.len() } else { 0 })
+        .fold(0, usize::saturating_add);
+    budget.allow(
+        "grep()",
+        text,
+        hits.len().saturating_mul(MAP_ITEM),
+        "pass a smaller #{max: n} or less context, or narrow the pattern",
+    )?;
+    if let Some(widest) = hits.iter().map(|h| h.context.len().max(h.text.len())).max() {
+        budget.allow_string("grep()", widest)?;
+    }
     Ok(hits
         .into_iter()
         .map(|h| {
@@ -249,7 +313,13 @@ fn grep(t: &Text, re: &str, mut opts: GrepOptions, max_array: usize) -> Fallible
         .collect())
 }
 
-fn matches(t: &Text, re: &str, limit: Option<usize>, max_array: usize) -> Fallible<Array> {
+fn matches(
+    t: &Text,
+    re: &str,
+    limit: Option<usize>,
+    max_array: usize,
+    budget: &Budget,
+) -> Fallible<Array> {
     let cap = limit
         .unwrap_or(max_array.saturating_add(1))
         .min(max_array.saturating_add(1));
@@ -262,6 +332,25 @@ fn matches(t: &Text, re: &str, limit: Option<usize>, max_array: usize) -> Fallib
             "pass a limit, e.g. matches(re, 100), or count with count_matches()",
         )?;
     }
+    let instead = "pass a smaller limit, or use each match's start and end to slice what you need";
+    let mut widest = 0;
+    let mut text = 0usize;
+    for m in &found {
+        let groups = m.groups.iter().flatten().map(Text::len);
+        widest = widest
+            .max(m.text.len())
+            .max(groups.clone().max().unwrap_or(0));
+        text = text
+            .saturating_add(m.text.len())
+            .saturating_add(groups.sum());
+    }
+    budget.allow_string("matches()", widest)?;
+    budget.allow(
+        "matches()",
+        text,
+        found.len().saturating_mul(MAP_ITEM),
+        instead,
+    )?;
     Ok(found
         .into_iter()
         .map(|m| {
@@ -281,7 +370,13 @@ fn matches(t: &Text, re: &str, limit: Option<usize>, max_array: usize) -> Fallib
         .collect())
 }
 
-fn find_all(t: &Text, needle: &str, limit: Option<usize>, max_array: usize) -> Fallible<Array> {
+fn find_all(
+    t: &Text,
+    needle: &str,
+    limit: Option<usize>,
+    max_array: usize,
+    budget: &Budget,
+) -> Fallible<Array> {
     let cap = limit
         .unwrap_or(max_array.saturating_add(1))
         .min(max_array.saturating_add(1));
@@ -294,10 +389,17 @@ fn find_all(t: &Text, needle: &str, limit: Option<usize>, max_array: usize) -> F
             "pass a limit, or use count()",
         )?;
     }
+    budget.allow(
+        "find_all()",
+        0,
+        found.len().saturating_mul(16),
+        "pass a limit, or use count()",
+    )?;
     Ok(found.into_iter().map(|p| Dynamic::from(int(p))).collect())
 }
 
-fn register_search(engine: &mut Engine, max_array: usize) {
+fn register_search(engine: &mut Engine, max_array: usize, budget: &Budget) {
+    let b = budget;
     text_fn!(engine, "find", |t, needle: Dynamic| -> Fallible<INT> {
         Ok(t.find(&arg(&needle)?).map_err(lib_error)?.map_or(-1, int))
     });
@@ -309,18 +411,20 @@ fn register_search(engine: &mut Engine, max_array: usize) {
             .map_err(lib_error)?
             .map_or(-1, int))
     });
-    text_fn!(engine, "find_all", |t, needle: Dynamic| find_all(
+    text_fn!(engine, "find_all", budget b; |t, needle: Dynamic| find_all(
         t,
         &arg(&needle)?,
         None,
-        max_array
+        max_array,
+        &b
     ));
-    text_fn!(engine, "find_all", |t, needle: Dynamic, limit: INT| {
+    text_fn!(engine, "find_all", budget b; |t, needle: Dynamic, limit: INT| {
         find_all(
             t,
             &arg(&needle)?,
             Some(positive(limit, "find_all limit", 0)?),
             max_array,
+            &b,
         )
     });
     engine.register_fn("contains", |t: &mut Text, needle: Dynamic| {
@@ -329,31 +433,35 @@ fn register_search(engine: &mut Engine, max_array: usize) {
     text_fn!(engine, "count", |t, needle: Dynamic| -> Fallible<INT> {
         Ok(int(t.count(&arg(&needle)?).map_err(lib_error)?))
     });
-    text_fn!(engine, "matches", |t, re: Dynamic| matches(
+    text_fn!(engine, "matches", budget b; |t, re: Dynamic| matches(
         t,
         &arg(&re)?,
         None,
-        max_array
+        max_array,
+        &b
     ));
-    text_fn!(engine, "matches", |t, re: Dynamic, limit: INT| {
+    text_fn!(engine, "matches", budget b; |t, re: Dynamic, limit: INT| {
         matches(
             t,
             &arg(&re)?,
             Some(positive(limit, "matches limit", 0)?),
             max_array,
+            &b,
         )
     });
-    text_fn!(engine, "grep", |t, re: Dynamic| grep(
+    text_fn!(engine, "grep", budget b; |t, re: Dynamic| grep(
         t,
         &arg(&re)?,
         GrepOptions::default(),
-        max_array
+        max_array,
+        &b
     ));
-    text_fn!(engine, "grep", |t, re: Dynamic, opts: Map| grep(
+    text_fn!(engine, "grep", budget b; |t, re: Dynamic, opts: Map| grep(
         t,
         &arg(&re)?,
         grep_options(&opts)?,
-        max_array
+        max_array,
+        &b
     ));
     text_fn!(engine, "count_matches", |t, re: Dynamic| -> Fallible<INT> {
         Ok(int(t
@@ -414,57 +522,79 @@ fn register_search(engine: &mut Engine, max_array: usize) {
     });
 }
 
-fn register_chunking(engine: &mut Engine, max_array: usize) {
+fn register_chunking(engine: &mut Engine, max_array: usize, budget: &Budget) {
+    let b = budget.clone();
     let chunks = move |t: &Text, size: INT, overlap: INT| -> Fallible<Array> {
         let size = positive(size, "chunk size", 1)?;
         let overlap = positive(overlap, "chunk overlap", 0)?;
-        check_len(
-            t.len() / size.saturating_sub(overlap).max(1),
-            max_array,
-            "chunks()",
-            "use a larger chunk size",
-        )?;
+        let n = t.len() / size.saturating_sub(overlap).max(1);
+        let instead = "use a larger chunk size";
+        check_len(n, max_array, "chunks()", instead)?;
+        b.allow("chunks()", 0, n.saturating_mul(VIEW_ITEM), instead)?;
         Ok(views(t.chunks(size, overlap).map_err(lib_error)?))
     };
-    text_fn!(engine, "chunks", |t, size: INT| chunks(t, size, 0));
-    text_fn!(engine, "chunks", |t, size: INT, overlap: INT| chunks(
+    let c = chunks.clone();
+    text_fn!(engine, "chunks", budget c; |t, size: INT| c(t, size, 0));
+    text_fn!(engine, "chunks", budget chunks; |t, size: INT, overlap: INT| chunks(
         t, size, overlap
     ));
-    text_fn!(engine, "chunk_lines", |t, n: INT| -> Fallible<Array> {
+    let b = budget;
+    text_fn!(engine, "chunk_lines", budget b; |t, n: INT| -> Fallible<Array> {
         let n = positive(n, "lines per chunk", 1)?;
-        check_len(
-            t.line_count().div_ceil(n),
-            max_array,
-            "chunk_lines()",
-            "use more lines per chunk",
-        )?;
+        let count = t.line_count().div_ceil(n);
+        let instead = "use more lines per chunk";
+        check_len(count, max_array, "chunk_lines()", instead)?;
+        b.allow("chunk_lines()", 0, count.saturating_mul(VIEW_ITEM), instead)?;
         Ok(views(t.chunk_lines(n).map_err(lib_error)?))
     });
-    text_fn!(engine, "parts", |t, k: INT| -> Fallible<Array> {
+    text_fn!(engine, "parts", budget b; |t, k: INT| -> Fallible<Array> {
         let k = positive(k, "number of parts", 1)?;
         check_len(k, max_array, "parts()", "ask for fewer parts")?;
+        b.allow("parts()", 0, k.saturating_mul(VIEW_ITEM), "ask for fewer parts")?;
         Ok(views(t.parts(k).map_err(lib_error)?))
     });
-    text_fn!(engine, "split_on", |t, re: Dynamic| -> Fallible<Array> {
-        let pieces = t.split_on(arg(&re)?.as_str()).map_err(lib_error)?;
-        check_len(
-            pieces.len(),
-            max_array,
-            "split_on()",
-            "split into larger pieces, or use chunks()",
-        )?;
+    text_fn!(engine, "split_on", budget b; |t, re: Dynamic| -> Fallible<Array> {
+        let instead = "split into larger pieces, or use chunks()";
+        // At most one piece past the limit is ever made: 200 million
+        // single-byte pieces of a 1 GiB text would take 8 GB to hold.
+        let pieces = t
+            .split_on_at_most(arg(&re)?.as_str(), max_array.saturating_add(1))
+            .map_err(lib_error)?;
+        check_len(pieces.len(), max_array, "split_on()", instead)?;
+        b.allow("split_on()", 0, pieces.len().saturating_mul(VIEW_ITEM), instead)?;
         Ok(views(pieces))
     });
 }
 
 /// Common string operations on `Text`, plus Python-style aliases on both.
-fn register_string_ops(engine: &mut Engine, max_string: usize) {
-    // Concatenation and comparison with strings.
-    engine.register_fn("+", |a: Text, b: &str| format!("{a}{b}"));
-    engine.register_fn("+", |a: &str, b: Text| format!("{a}{b}"));
-    engine.register_fn("+", |a: Text, b: Text| format!("{a}{b}"));
-    engine.register_fn("+", |a: Text, b: INT| format!("{a}{b}"));
-    engine.register_fn("+", |a: INT, b: Text| format!("{a}{b}"));
+fn register_string_ops(engine: &mut Engine, budget: &Budget) {
+    let b = budget;
+    // Concatenation and comparison with strings. A sum is a copy, sized
+    // before it is made.
+    let joined = |budget: &Budget, len: usize, f: &dyn Fn() -> String| -> Fallible<String> {
+        budget.allow_string("`+`", len)?;
+        Ok(f())
+    };
+    let bb = budget.clone();
+    engine.register_fn("+", move |a: Text, b: &str| {
+        joined(&bb, a.len() + b.len(), &|| format!("{a}{b}"))
+    });
+    let bb = budget.clone();
+    engine.register_fn("+", move |a: &str, b: Text| {
+        joined(&bb, a.len() + b.len(), &|| format!("{a}{b}"))
+    });
+    let bb = budget.clone();
+    engine.register_fn("+", move |a: Text, b: Text| {
+        joined(&bb, a.len() + b.len(), &|| format!("{a}{b}"))
+    });
+    let bb = budget.clone();
+    engine.register_fn("+", move |a: Text, b: INT| {
+        joined(&bb, a.len() + 20, &|| format!("{a}{b}"))
+    });
+    let bb = budget.clone();
+    engine.register_fn("+", move |a: INT, b: Text| {
+        joined(&bb, b.len() + 20, &|| format!("{a}{b}"))
+    });
     engine.register_fn("==", |a: Text, b: Text| a == b);
     engine.register_fn("==", |a: Text, b: &str| a == b);
     engine.register_fn("==", |a: &str, b: Text| b == a);
@@ -511,23 +641,28 @@ fn register_string_ops(engine: &mut Engine, max_string: usize) {
             s.clone()
         },
     );
+    let bb = budget.clone();
     engine.register_fn("trim", move |t: &mut Text| -> Fallible<String> {
-        Ok(owned(t, max_string)?.trim().to_string())
+        Ok(owned(t, &bb)?.trim().to_string())
     });
+    let bb = budget.clone();
     engine.register_fn("to_upper", move |t: &mut Text| -> Fallible<String> {
-        Ok(owned(t, max_string)?.to_uppercase())
+        Ok(owned(t, &bb)?.to_uppercase())
     });
+    let bb = budget.clone();
     engine.register_fn("to_lower", move |t: &mut Text| -> Fallible<String> {
-        Ok(owned(t, max_string)?.to_lowercase())
+        Ok(owned(t, &bb)?.to_lowercase())
     });
+    let bb = budget.clone();
     engine.register_fn(
         "replace",
         move |t: &mut Text, from: &str, to: &str| -> Fallible<String> {
-            Ok(owned(t, max_string)?.replace(from, to))
+            Ok(owned(t, &bb)?.replace(from, to))
         },
     );
+    let bb = budget.clone();
     engine.register_fn("split", move |t: &mut Text, sep: &str| -> Fallible<Array> {
-        Ok(owned(t, max_string)?
+        Ok(owned(t, &bb)?
             .split(sep)
             .map(|p| Dynamic::from(p.to_string()))
             .collect())
@@ -540,33 +675,31 @@ fn register_string_ops(engine: &mut Engine, max_string: usize) {
     });
     engine.register_fn("is_empty", |t: &mut Text| t.is_empty());
     engine.register_fn("parse_int", |t: Text| -> Fallible<INT> {
-        let s = t.to_string();
-        s.trim()
-            .parse::<INT>()
+        let s = number_text(&t, "parse_int")?;
+        s.parse::<INT>()
             .map_err(|_| script_error(format!("parse_int: {s:?} is not an integer")))
     });
     engine.register_fn("parse_float", |t: Text| -> Fallible<f64> {
-        let s = t.to_string();
-        s.trim()
-            .parse::<f64>()
+        let s = number_text(&t, "parse_float")?;
+        s.parse::<f64>()
             .map_err(|_| script_error(format!("parse_float: {s:?} is not a number")))
     });
 
     // Python-style names, returning new values on both strings and texts.
-    text_fn!(engine, "lower", |t| -> Fallible<String> {
-        Ok(owned(t, max_string)?.to_lowercase())
+    text_fn!(engine, "lower", budget b; |t| -> Fallible<String> {
+        Ok(owned(t, &b)?.to_lowercase())
     });
-    text_fn!(engine, "upper", |t| -> Fallible<String> {
-        Ok(owned(t, max_string)?.to_uppercase())
+    text_fn!(engine, "upper", budget b; |t| -> Fallible<String> {
+        Ok(owned(t, &b)?.to_uppercase())
     });
-    text_fn!(engine, "strip", |t| -> Fallible<String> {
-        Ok(owned(t, max_string)?.trim().to_string())
+    text_fn!(engine, "strip", budget b; |t| -> Fallible<String> {
+        Ok(owned(t, &b)?.trim().to_string())
     });
-    text_fn!(engine, "lstrip", |t| -> Fallible<String> {
-        Ok(owned(t, max_string)?.trim_start().to_string())
+    text_fn!(engine, "lstrip", budget b; |t| -> Fallible<String> {
+        Ok(owned(t, &b)?.trim_start().to_string())
     });
-    text_fn!(engine, "rstrip", |t| -> Fallible<String> {
-        Ok(owned(t, max_string)?.trim_end().to_string())
+    text_fn!(engine, "rstrip", budget b; |t| -> Fallible<String> {
+        Ok(owned(t, &b)?.trim_end().to_string())
     });
     text_fn!(engine, "startswith", |t, p: &str| t
         .bytes()
@@ -574,9 +707,8 @@ fn register_string_ops(engine: &mut Engine, max_string: usize) {
     text_fn!(engine, "endswith", |t, p: &str| t
         .bytes()
         .ends_with(p.as_bytes()));
-    text_fn!(engine, "splitlines", |t| views(t.line_views()));
-    text_fn!(engine, "split", |t| -> Fallible<Array> {
-        Ok(owned(t, max_string)?
+    text_fn!(engine, "split", budget b; |t| -> Fallible<Array> {
+        Ok(owned(t, &b)?
             .split_whitespace()
             .map(|p| Dynamic::from(p.to_string()))
             .collect())

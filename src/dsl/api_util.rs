@@ -6,14 +6,17 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position, INT};
 
-use super::convert::{as_text, display, from_json, int, script_error, to_json, Fallible};
+use super::convert::{
+    as_text, display, estimated_size, fits_in_string, from_json, int, script_error, to_json,
+    Fallible,
+};
 use super::session::{Shared, SUBMIT_TOKEN};
 use crate::stats::estimate_tokens;
 
-pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>) {
+pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>, max_string: usize) {
     register_submit(engine, shared);
-    register_data(engine);
-    register_python(engine);
+    register_data(engine, max_string);
+    register_python(engine, max_string);
     register_sleep(engine, shared);
 }
 
@@ -35,7 +38,7 @@ fn key_of(value: &Dynamic) -> String {
     display(value)
 }
 
-fn register_data(engine: &mut Engine) {
+fn register_data(engine: &mut Engine, max: usize) {
     engine.register_fn("tokens", |value: Dynamic| -> INT {
         fn bytes(v: &Dynamic) -> usize {
             if let Some(t) = as_text(v) {
@@ -52,12 +55,16 @@ fn register_data(engine: &mut Engine) {
     });
     // Rhai's own `to_json` for maps cannot see inside our types; register
     // for the exact types too so ours is always the one called.
-    engine.register_fn("to_json", |value: Dynamic| to_json(&value).to_string());
-    engine.register_fn("to_json", |value: &mut Map| {
-        to_json(&Dynamic::from(value.clone())).to_string()
+    let json = move |value: &Dynamic| -> Fallible<String> {
+        fits_in_string(value, max, "to_json()")?;
+        Ok(to_json(value).to_string())
+    };
+    engine.register_fn("to_json", move |value: Dynamic| json(&value));
+    engine.register_fn("to_json", move |value: &mut Map| {
+        json(&Dynamic::from(value.clone()))
     });
-    engine.register_fn("to_json", |value: &mut Array| {
-        to_json(&Dynamic::from(value.clone())).to_string()
+    engine.register_fn("to_json", move |value: &mut Array| {
+        json(&Dynamic::from(value.clone()))
     });
     let parse_json = |s: Dynamic| -> Fallible<Dynamic> {
         let text = as_text(&s).ok_or_else(|| script_error("parse_json() takes a string"))?;
@@ -71,9 +78,10 @@ fn register_data(engine: &mut Engine) {
     engine.register_fn("parse_json", move |s: ImmutableString| {
         parse_json(Dynamic::from(s))
     });
-    engine.register_fn("counts", |items: Array| -> Map {
+    engine.register_fn("counts", move |items: Array| -> Fallible<Map> {
         let mut tally: Map = Map::new();
         for item in &items {
+            fits_in_string(item, max, "counts()")?;
             let entry = tally
                 .entry(key_of(item).into())
                 .or_insert_with(|| Dynamic::from(0 as INT));
@@ -81,7 +89,7 @@ fn register_data(engine: &mut Engine) {
                 *entry = Dynamic::from(n + 1);
             }
         }
-        tally
+        Ok(tally)
     });
     engine.register_fn("top", |map: Map, k: INT| -> Array {
         let mut entries: Vec<(ImmutableString, Dynamic)> = map
@@ -105,15 +113,22 @@ fn register_data(engine: &mut Engine) {
             .map(|(k, v)| Dynamic::from(vec![Dynamic::from(k), v]))
             .collect()
     });
-    engine.register_fn("unique", |items: Array| -> Array {
+    engine.register_fn("unique", move |items: Array| -> Fallible<Array> {
+        for item in &items {
+            fits_in_string(item, max, "unique()")?;
+        }
         let mut seen = HashMap::new();
-        items
+        Ok(items
             .into_iter()
             .filter(|item| seen.insert(key_of(item), ()).is_none())
-            .collect()
+            .collect())
     });
-    engine.register_fn("join", |items: Array, sep: &str| join(&items, sep));
-    engine.register_fn("join", |sep: &str, items: Array| join(&items, sep));
+    engine.register_fn("join", move |items: Array, sep: &str| {
+        join(&items, sep, max)
+    });
+    engine.register_fn("join", move |sep: &str, items: Array| {
+        join(&items, sep, max)
+    });
     engine.register_fn("sum", |items: Array| -> Fallible<Dynamic> {
         let mut int_total: INT = 0;
         let mut float_total = 0.0;
@@ -162,12 +177,25 @@ fn float_to_int(f: f64) -> Fallible<INT> {
     Ok(whole as INT)
 }
 
-fn join(items: &Array, sep: &str) -> String {
-    items.iter().map(display).collect::<Vec<_>>().join(sep)
+fn join(items: &Array, sep: &str, max: usize) -> Fallible<String> {
+    let size = items
+        .iter()
+        .map(|i| estimated_size(i).saturating_add(sep.len()))
+        .fold(0, usize::saturating_add);
+    if size > max {
+        return Err(script_error(format!(
+            "join() would make a string of about {size} bytes, more than the string limit of {max} bytes; \
+             join fewer or shorter items, or work on views"
+        )));
+    }
+    Ok(items.iter().map(display).collect::<Vec<_>>().join(sep))
 }
 
-fn register_python(engine: &mut Engine) {
-    engine.register_fn("str", |value: Dynamic| display(&value));
+fn register_python(engine: &mut Engine, max: usize) {
+    engine.register_fn("str", move |value: Dynamic| -> Fallible<String> {
+        fits_in_string(&value, max, "str()")?;
+        Ok(display(&value))
+    });
     engine.register_fn("int", |value: Dynamic| -> Fallible<INT> {
         if let Ok(i) = value.as_int() {
             return Ok(i);
@@ -178,6 +206,8 @@ fn register_python(engine: &mut Engine) {
         if let Ok(b) = value.as_bool() {
             return Ok(INT::from(b));
         }
+        // A number is short: never copy a long text to find it is not one.
+        fits_in_string(&value, 400, "int()")?;
         let s = as_text(&value)
             .map(|t| t.to_string())
             .unwrap_or_else(|| display(&value));
@@ -194,6 +224,7 @@ fn register_python(engine: &mut Engine) {
         if let Ok(f) = value.as_float() {
             return Ok(f);
         }
+        fits_in_string(&value, 400, "float()")?;
         let s = as_text(&value)
             .map(|t| t.to_string())
             .unwrap_or_else(|| display(&value));

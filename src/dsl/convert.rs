@@ -126,3 +126,39 @@ pub(crate) fn display(value: &Dynamic) -> String {
     }
     value.to_string()
 }
+
+/// Bytes of text a value holds, counted without copying it.
+pub(crate) fn estimated_size(value: &Dynamic) -> usize {
+    if let Some(t) = value.read_lock::<Text>() {
+        return t.len();
+    }
+    if let Some(s) = value.read_lock::<ImmutableString>() {
+        return s.len();
+    }
+    if let Some(a) = value.read_lock::<Array>() {
+        return a
+            .iter()
+            .map(|v| estimated_size(v).saturating_add(2))
+            .fold(2, usize::saturating_add);
+    }
+    if let Some(m) = value.read_lock::<Map>() {
+        return m
+            .iter()
+            .map(|(k, v)| estimated_size(v).saturating_add(k.len() + 4))
+            .fold(2, usize::saturating_add);
+    }
+    24
+}
+
+/// Fails unless the text form of `value` (as `str`, `to_json` or `join`
+/// make it) fits in `max` bytes, judged before anything is copied.
+pub(crate) fn fits_in_string(value: &Dynamic, max: usize, what: &str) -> Fallible<()> {
+    let size = estimated_size(value);
+    if size > max {
+        return Err(script_error(format!(
+            "{what} would make a string of about {size} bytes, more than the string limit of {max} bytes; \
+             work on views instead (slice, chunks), or on a summary"
+        )));
+    }
+    Ok(())
+}

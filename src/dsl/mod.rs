@@ -26,6 +26,7 @@ mod api_print;
 mod api_sized;
 mod api_text;
 mod api_util;
+mod budget;
 mod clock;
 pub(crate) mod convert;
 mod engine;

@@ -9,7 +9,7 @@ use rhai::{
 };
 
 use super::clock::{CellClock, ExternalStop, StopReason};
-use super::convert::{display, to_json};
+use super::convert::{display, estimated_size, to_json};
 use super::output::OutputBuffer;
 use super::source::{self, Prepared};
 use super::{engine, hints, Limits, LlmAccess};
@@ -553,29 +553,6 @@ fn answer(value: &Dynamic, limits: &Limits) -> Result<Answer, String> {
         value: to_json(value),
         text: display(value),
     })
-}
-
-/// Bytes of text a value holds, counted without copying it.
-pub(crate) fn estimated_size(value: &Dynamic) -> usize {
-    if let Some(t) = value.read_lock::<Text>() {
-        return t.len();
-    }
-    if let Some(s) = value.read_lock::<ImmutableString>() {
-        return s.len();
-    }
-    if let Some(a) = value.read_lock::<Array>() {
-        return a
-            .iter()
-            .map(|v| estimated_size(v).saturating_add(2))
-            .fold(2, usize::saturating_add);
-    }
-    if let Some(m) = value.read_lock::<Map>() {
-        return m
-            .iter()
-            .map(|(k, v)| estimated_size(v).saturating_add(k.len() + 4))
-            .fold(2, usize::saturating_add);
-    }
-    24
 }
 
 fn describe_eval_error(

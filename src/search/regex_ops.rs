@@ -264,11 +264,18 @@ impl Text {
     /// pieces and empty separators are skipped, so the result never holds
     /// `""`. Cost: O(n), parallel.
     pub fn split_on(&self, pattern: impl IntoPattern) -> Result<Vec<Text>> {
+        self.split_on_at_most(pattern, usize::MAX)
+    }
+
+    /// Like [`Text::split_on`], but stops after `limit` pieces, so a caller
+    /// with a size limit never holds more than one piece past it.
+    pub fn split_on_at_most(&self, pattern: impl IntoPattern, limit: usize) -> Result<Vec<Text>> {
         let pattern = pattern.into_pattern()?;
         let re = &pattern.regex;
-        let seps = self.search_units(!pattern.crosses_lines, usize::MAX, |unit, _| {
+        let seps = self.search_units(!pattern.crosses_lines, limit, |unit, left| {
             re.find_iter(unit.bytes)
                 .filter(|m| !m.is_empty())
+                .take(left)
                 .map(|m| (unit.start + m.start(), unit.start + m.end()))
                 .collect()
         })?;
@@ -278,6 +285,9 @@ impl Text {
             .into_iter()
             .chain(std::iter::once((self.end, self.end)))
         {
+            if pieces.len() >= limit {
+                break;
+            }
             if s > at {
                 pieces.push(self.view(at, s));
             }

@@ -1,0 +1,157 @@
+//! Hostile scripts through the binary: deep values, oversized results and
+//! long scans end with a clear error, and the process keeps its memory
+//! within the session's limit (checked under an address-space cap, as a
+//! user would run it with `prlimit --as`).
+
+use std::path::Path;
+use std::process::Command;
+
+mod common;
+use common::{output, rlm};
+
+/// A context of `mib` MiB of log-like lines, several documents' worth of
+/// words and punctuation.
+fn big_context(dir: &Path, mib: usize) -> std::path::PathBuf {
+    let path = dir.join("big.log");
+    let line = "2025-01-01 INFO engine ready. user=42 magic number: 7, value: 9\n";
+    let body = line.repeat((mib << 20) / line.len());
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+/// `rlm exec` of `script` over `context`, under an address-space cap when
+/// `prlimit` is installed (it is on Debian: util-linux).
+fn exec_capped(dir: &Path, context: &Path, script: &str, cap_mib: usize) -> (i32, String, String) {
+    let file = dir.join("script.rhai");
+    std::fs::write(&file, script).unwrap();
+    let mut c = if prlimit_works() {
+        let mut c = Command::new("prlimit");
+        c.arg(format!("--as={}", cap_mib << 20))
+            .arg(env!("CARGO_BIN_EXE_rlm"));
+        c.current_dir(dir);
+        c
+    } else {
+        rlm(dir)
+    };
+    c.args(["exec", "--timeout", "60"])
+        .arg(&file)
+        .arg("--context")
+        .arg(context);
+    output(&mut c)
+}
+
+fn prlimit_works() -> bool {
+    Command::new("prlimit")
+        .args(["--as=4000000000", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn deep_values_end_the_cell_without_aborting_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("c.txt");
+    std::fs::write(&ctx, "x\n").unwrap();
+    let chain = "let g = || 0; for i in 0..300000 { let h = g; g = || h; }";
+    for (script, want_exit) in [
+        (format!("{{ {chain} print(\"built\"); g }}"), 0),
+        (format!("{chain} print(\"built\"); submit(g);"), 0),
+        (format!("{chain} throw g;"), 1),
+    ] {
+        let (code, stdout, stderr) = exec_capped(dir.path(), &ctx, &script, 8192);
+        assert_eq!(
+            code, want_exit,
+            "{script}\nstdout: {stdout}\nstderr: {stderr}"
+        );
+        assert!(!stderr.contains("overflowed its stack"), "{stderr}");
+    }
+}
+
+#[test]
+fn native_results_are_sized_before_they_are_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = big_context(dir.path(), 64);
+    for (script, says) in [
+        (r#"print(context.split_on(" ").len());"#, "array limit"),
+        (
+            r#"print(context.grep("engine", #{context: 100000000, max: 20}).len());"#,
+            "memory limit",
+        ),
+        (
+            r#"print(context.matches(`(?s)((((.+))))`, 1).len());"#,
+            "string limit",
+        ),
+        ("print(str(context).len());", "string limit"),
+        (r#"print(("" + context).len());"#, "string limit"),
+        ("print(to_json(context).len());", "string limit"),
+        (r#"print(join([context], "").len());"#, "string limit"),
+        ("print(counts([context]).len());", "string limit"),
+        ("print(unique([context, context]).len());", "string limit"),
+        ("print(context.to_upper().len());", "string limit"),
+        ("submit(context);", "string limit"),
+        (
+            r#"print(context.matches(".", 4000000).len());"#,
+            "memory limit",
+        ),
+        ("print(context.parse_int());", "is not a number"),
+        ("print(context.chunks(1).len());", "array limit"),
+    ] {
+        let (code, stdout, stderr) = exec_capped(dir.path(), &ctx, script, 3072);
+        assert_eq!(code, 1, "{script}\nstdout: {stdout}\nstderr: {stderr}");
+        assert!(stderr.contains(says), "{script}: {stderr}");
+        // Errors quote values briefly, never the context.
+        assert!(
+            stderr.len() < 4000,
+            "{script}: {} bytes of stderr",
+            stderr.len()
+        );
+    }
+}
+
+#[test]
+fn what_a_script_keeps_is_bounded_whatever_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("c.txt");
+    std::fs::write(&ctx, "x\n").unwrap();
+    let big = "let s = \"x\"; for i in 0..23 { s += s; }";
+    for keep in [
+        "let m = #{}; for i in 0..400 { m[\"k\" + i] = s + i; }",
+        "let a = range(400); for i in 0..400 { a[i] = s + i; }",
+        "let a = []; for i in 0..400 { a.push((s + i).to_text()); }",
+        "let fs = []; for i in 0..400 { let v = s + i; fs.push(|| v.len()); }",
+        "for i in 0..400 { print(s + i); }",
+    ] {
+        let script = format!("{big}\n{keep}\nprint(\"kept it all\");");
+        let (code, stdout, stderr) = exec_capped(dir.path(), &ctx, &script, 3072);
+        assert_eq!(
+            code,
+            1,
+            "{keep}\nstdout: {} bytes\nstderr: {stderr}",
+            stdout.len()
+        );
+        assert!(stderr.contains("memory limit"), "{keep}: {stderr}");
+        assert!(!stdout.contains("kept it all"));
+    }
+}
+
+#[test]
+fn the_operation_limit_counts_callbacks_and_the_timeout_bounds_native_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("c.txt");
+    std::fs::write(&ctx, "x\n").unwrap();
+    let file = dir.path().join("s.rhai");
+    std::fs::write(
+        &file,
+        "let r = range(40).map(|x| { let z = 0; for i in 0..1000000 { z += i; } z }); print(r.len());",
+    )
+    .unwrap();
+    let (code, _, stderr) = output(
+        rlm(dir.path())
+            .args(["exec", "--max-operations", "5000000"])
+            .arg(&file)
+            .arg("--context")
+            .arg(&ctx),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("5000000 operations"), "{stderr}");
+}
