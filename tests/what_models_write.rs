@@ -528,3 +528,26 @@ fn parse_json_says_what_failed_for_strings_and_views() {
         assert!(err.contains("parse_json: invalid JSON"), "{code}: {err}");
     }
 }
+
+#[test]
+fn a_scan_for_a_pattern_that_can_match_a_newline_stops_at_the_time_limit() {
+    // Such a pattern is one regex call over the whole view, which the
+    // engine cannot stop; the cell still returns at its limit.
+    let line = "2025-01-01 INFO engine ready. user=42 magic number: 7, value: 9\n";
+    let big = line.repeat((256 << 20) / line.len());
+    let limits = Limits {
+        cell_timeout: std::time::Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let mut s = SessionBuilder::new()
+        .limits(limits)
+        .build(&Context::from_string("big", &big));
+    for code in [
+        "print(context.count_matches(`\\s`));",
+        "print(context.matches(`\\s+\\d`, 100000000).len());",
+        "print(context.split_on(`\\s\\s`).len());",
+    ] {
+        let err = fails(&mut s, code);
+        assert!(err.contains("time limit"), "{code}: {err}");
+    }
+}

@@ -56,7 +56,54 @@ impl Unit<'_> {
     }
 }
 
+/// Views at least this large are searched as one haystack on a thread of
+/// their own, so that the caller can stop waiting (see [`Text::detached`]).
+const DETACH_MIN: usize = 8 << 20;
+
 impl Text {
+    /// Runs a one-haystack search of this view so that its interrupt still
+    /// binds: the regex engine cannot be stopped inside one call, and a
+    /// pattern that can match a newline scans a large view in one call.
+    /// Such a search runs on a thread of its own while the caller polls the
+    /// interrupt; when it fires, the caller returns at once and the scan
+    /// finishes unobserved (it holds only a view and its own results).
+    /// Small views, and views nobody can interrupt, are searched here.
+    pub(crate) fn detached<T: Send + 'static>(
+        &self,
+        search: impl FnOnce(&Text) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        // The search sees the view without its interrupt, which also tells
+        // the search functions that they are already detached.
+        let view = self.clone().with_interrupt(None);
+        let Some(interrupt) = self.interrupt.clone().filter(|_| self.len() >= DETACH_MIN) else {
+            return search(&view);
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("rlm-scan".into())
+            .spawn(move || {
+                let _ = tx.send(search(&view));
+            });
+        if let Err(e) = spawned {
+            return Err(crate::Error::InvalidArgument(format!(
+                "cannot start a thread for the search: {e}"
+            )));
+        }
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(crate::Error::Interrupted("the search thread failed".into()))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(reason) = interrupt.check() {
+                        return Err(crate::Error::Interrupted(reason));
+                    }
+                }
+            }
+        }
+    }
+
     /// Cuts the view into line-aligned units of about [`UNIT`] bytes, each
     /// inside one storage segment.
     fn split_units(&self) -> Vec<Unit<'_>> {

@@ -95,6 +95,9 @@ impl Text {
     /// ```
     pub fn matches(&self, pattern: impl IntoPattern, limit: usize) -> Result<Vec<Match>> {
         let pattern = pattern.into_pattern()?;
+        if pattern.crosses_lines && self.interrupt.is_some() {
+            return self.detached(move |t| t.matches(&pattern, limit));
+        }
         let re = &pattern.regex;
         let with_groups = re.captures_len() > 1;
         let raw = self.search_units(!pattern.crosses_lines, limit, |unit, limit| {
@@ -173,6 +176,10 @@ impl Text {
         pattern: &Arc<Pattern>,
         options: &GrepOptions,
     ) -> Result<Vec<GrepHit>> {
+        if pattern.crosses_lines && self.interrupt.is_some() {
+            let (pattern, options) = (pattern.clone(), options.clone());
+            return self.detached(move |t| t.grep_pattern(&pattern, &options));
+        }
         let re = &pattern.regex;
         let limit = options.max.unwrap_or(usize::MAX);
         let view_start = self.start;
@@ -244,8 +251,13 @@ impl Text {
                     .count()
             });
         }
+        if pattern.crosses_lines {
+            return self.detached(move |t| {
+                t.count_units(false, |unit| pattern.regex.find_iter(unit.bytes).count())
+            });
+        }
         let re = &pattern.regex;
-        self.count_units(!pattern.crosses_lines, |unit| {
+        self.count_units(true, |unit| {
             re.find_iter(unit.bytes)
                 .filter(|m| unit.owns(m.start(), m.end()))
                 .count()
@@ -256,8 +268,12 @@ impl Text {
     /// stops at the first match.
     pub fn is_match(&self, pattern: impl IntoPattern) -> Result<bool> {
         let pattern = pattern.into_pattern()?;
+        if pattern.crosses_lines {
+            return self
+                .detached(move |t| t.any_unit(false, |unit| pattern.regex.is_match(unit.bytes)));
+        }
         let re = &pattern.regex;
-        self.any_unit(!pattern.crosses_lines, |unit| re.is_match(unit.bytes))
+        self.any_unit(true, |unit| re.is_match(unit.bytes))
     }
 
     /// The pieces between matches of `pattern`, separators dropped. Empty
@@ -271,6 +287,15 @@ impl Text {
     /// with a size limit never holds more than one piece past it.
     pub fn split_on_at_most(&self, pattern: impl IntoPattern, limit: usize) -> Result<Vec<Text>> {
         let pattern = pattern.into_pattern()?;
+        if pattern.crosses_lines && self.interrupt.is_some() {
+            let interrupt = self.interrupt.clone();
+            let pieces = self.detached(move |t| t.split_on_at_most(&pattern, limit))?;
+            // The pieces were cut from an uninterruptible copy of the view.
+            return Ok(pieces
+                .into_iter()
+                .map(|p| p.with_interrupt(interrupt.clone()))
+                .collect());
+        }
         let re = &pattern.regex;
         let seps = self.search_units(!pattern.crosses_lines, limit, |unit, left| {
             re.find_iter(unit.bytes)
