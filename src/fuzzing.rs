@@ -291,6 +291,9 @@ fn check_chunks(text: &Text, all: &[u8], size: usize, overlap: usize, k: usize) 
 /// Limits are tight so each input runs in milliseconds; whatever the script
 /// does, the cell ends (with or without an error) and the session still runs
 /// another cell.
+/// The memory limit of a fuzzed session.
+const MEMORY: usize = 64 << 20;
+
 pub fn script(data: &[u8]) {
     let source = String::from_utf8_lossy(data);
     let ctx = Context::from_string("doc", "alpha 1\nbeta 22\ngamma 333\nalpha again\n");
@@ -300,6 +303,7 @@ pub fn script(data: &[u8]) {
         max_string_bytes: 1 << 16,
         max_array_len: 10_000,
         max_map_len: 10_000,
+        max_memory_bytes: MEMORY,
         ..Limits::default()
     };
     let mut session = SessionBuilder::new()
@@ -311,6 +315,12 @@ pub fn script(data: &[u8]) {
         outcome.output.chars().count() <= 20_000 + 200,
         "output not capped"
     );
+    // Where the counting allocator is installed (the fuzz binary and the
+    // corpus replay), what a script keeps stays near its limit: one
+    // operation past it at most.
+    if let Some(held) = session.shared().memory_held() {
+        assert!(held <= 4 * MEMORY, "the session holds {held} bytes");
+    }
     // Scripts may shadow any function, even `print`; a plain assignment
     // is what is left to show the session still works.
     let after = session.run_cell("let fuzz_probe = 6 * 7;");

@@ -4,6 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+// As in the `rlm` binary and the fuzz targets: sessions count what they hold.
+#[global_allocator]
+static ALLOCATOR: rlm::alloc::Counting = rlm::alloc::Counting::system();
+
 const FUZZ_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz");
 
 /// The files of `fuzz/<kind>/<target>/`, sorted; none if the folder is absent.
