@@ -50,24 +50,39 @@ pub fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 409 | 425 | 429) || (500..=599).contains(&status)
 }
 
+/// The longest wait a server's `Retry-After` is taken at its word for.
+/// Longer (or absurd: `1e30`, `1e300` ms) asks wait this long, and then
+/// [`RetryPolicy::max_delay`] caps them again; the run's deadline cuts any
+/// wait short, since a call is dropped when its run stops.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// `Retry-After` (seconds) or `retry-after-ms`, as sent by OpenAI and Anthropic.
-/// An HTTP-date `Retry-After` is ignored in favour of backoff.
+///
+/// Whatever the server sends, this never fails: a value too large is
+/// clamped to [`MAX_RETRY_AFTER`]; a negative one, NaN, garbage or an
+/// HTTP date is ignored in favour of backoff.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(str::trim)
+            .and_then(|v| v.trim().parse::<f64>().ok())
     };
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
+    get("retry-after-ms")
+        .map(|ms| ms / 1000.0)
+        .and_then(clamped)
+        .or_else(|| get("retry-after").and_then(clamped))
+}
+
+/// Seconds as a wait, at most [`MAX_RETRY_AFTER`]; `None` unless finite and
+/// not negative. (`Duration::from_secs_f64` panics on what servers send.)
+fn clamped(seconds: f64) -> Option<Duration> {
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return None;
     }
-    get("retry-after")
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    Some(Duration::from_secs_f64(
+        seconds.min(MAX_RETRY_AFTER.as_secs_f64()),
+    ))
 }
 
 #[cfg(test)]
@@ -115,6 +130,53 @@ mod tests {
                 && retryable_status(529)
                 && !retryable_status(401)
                 && !retryable_status(400)
+        );
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_clamped_or_ignored_never_a_panic() {
+        let wait = |name: &str, value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+            retry_after(&h)
+        };
+        for (name, value) in [
+            ("retry-after", "1e30"),
+            ("retry-after", "1e308"),
+            ("retry-after", "inf"),
+            ("retry-after-ms", "1e300"),
+            ("retry-after-ms", "1.7976931348623157e308"),
+        ] {
+            let d = wait(name, value);
+            assert!(
+                d.is_none() || d == Some(MAX_RETRY_AFTER),
+                "{name}: {value}: {d:?}"
+            );
+        }
+        assert_eq!(wait("retry-after", "1e30"), Some(MAX_RETRY_AFTER));
+        assert_eq!(wait("retry-after-ms", "1e300"), Some(MAX_RETRY_AFTER));
+        for (name, value) in [
+            ("retry-after", "-5"),
+            ("retry-after", "NaN"),
+            ("retry-after", "-inf"),
+            ("retry-after", "soon"),
+            ("retry-after", ""),
+            ("retry-after-ms", "-1"),
+            ("retry-after-ms", "nan"),
+        ] {
+            assert_eq!(wait(name, value), None, "{name}: {value}");
+        }
+        // A bad `retry-after-ms` falls back to a good `Retry-After`.
+        let mut h = HeaderMap::new();
+        h.insert("retry-after-ms", "NaN".parse().unwrap());
+        h.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        assert_eq!(
+            RetryPolicy::default().delay(0, Some(MAX_RETRY_AFTER)),
+            RetryPolicy::default().max_delay
         );
     }
 }
