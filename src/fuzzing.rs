@@ -78,10 +78,13 @@ pub fn provider_response(data: &[u8]) {
 }
 
 /// Key scrubbing: whatever a provider echoes, the key and every run of 8 of
-/// its characters are gone from the scrubbed text.
+/// its characters are gone from the scrubbed text, in any case, spread out
+/// by white space, reversed, or as 16 hex digits (8 bytes).
 ///
 /// Input: one byte giving the key's length, the key, then the text. Keys are
 /// mapped onto the characters real keys use (`A-Za-z0-9_-`), at least 8 long.
+/// The text's first byte also picks a transformed copy of the key to insert
+/// in its middle, so every form is exercised.
 pub fn scrub(data: &[u8]) {
     const KEY_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
     let Some((&len, rest)) = data.split_first() else {
@@ -100,16 +103,51 @@ pub fn scrub(data: &[u8]) {
     let Some(api_key) = ApiKey::new(key.clone()) else {
         return;
     };
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    let form = match text.bytes().next().unwrap_or(0) % 6 {
+        0 => key.clone(),
+        1 => key.to_uppercase(),
+        2 => key.chars().flat_map(|c| [c, ' ']).collect(),
+        3 => key.chars().rev().collect(),
+        4 => hex.clone(),
+        _ => key
+            .chars()
+            .flat_map(|c| ['\n', c])
+            .collect::<String>()
+            .to_uppercase(),
+    };
+    let mid = (0..=text.len() / 2)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let text = format!("{}{form}{}", &text[..mid], &text[mid..]);
     // Markers may spell part of a key ("redacted"); what is left outside
     // them must not.
     let scrubbed = api_key.scrub(&text).replace("[redacted]", "\0");
     assert!(!scrubbed.contains(&key), "key survived scrubbing");
+    let squeezed: String = scrubbed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let lower = key.to_ascii_lowercase();
+    let reversed: String = lower.chars().rev().collect();
     for start in 0..=key.len() - 8 {
         let fragment = &key[start..start + 8];
         assert!(
             !scrubbed.contains(fragment),
             "fragment {fragment:?} survived"
         );
+        for (form, fragment) in [
+            ("spread or cased", &lower[start..start + 8]),
+            ("reversed", &reversed[start..start + 8]),
+            ("hex", &hex[2 * start..2 * start + 16]),
+        ] {
+            assert!(
+                !squeezed.contains(fragment),
+                "{form} fragment {fragment:?} survived"
+            );
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! bodies) on `127.0.0.1`, so the client under test goes through its real
 //! path: DNS-free connect, headers, JSON, status codes, timeouts. A handler
 //! decides each reply, including the failures providers produce: 429 with
-//! `Retry-After`, 5xx, malformed JSON, a dropped connection, a hang.
+//! `Retry-After`, 5xx, malformed JSON, a dropped connection, a hang, and a
+//! body that never ends or trickles in ([`Reply::Stream`]).
 //!
 //! ```
 //! use rlm::testing::{MockServer, Reply};
@@ -101,6 +102,16 @@ pub enum Reply {
         status: u16,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
+    },
+    /// A chunked body: `head`, then `chunk` repeated `repeat` times (for
+    /// ever when `None`) with `every` between chunks, then the end. Ends
+    /// early when the client hangs up.
+    Stream {
+        status: u16,
+        head: Vec<u8>,
+        chunk: Vec<u8>,
+        repeat: Option<usize>,
+        every: Duration,
     },
     /// Close the connection without answering.
     Drop,
@@ -290,6 +301,21 @@ async fn serve(
                     reply = *inner;
                 }
                 Reply::Drop => return,
+                Reply::Stream {
+                    status,
+                    head,
+                    chunk,
+                    repeat,
+                    every,
+                } => {
+                    if stream_body(&mut stream, status, &head, &chunk, repeat, every)
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    break;
+                }
                 Reply::Hang => {
                     std::future::pending::<()>().await;
                     return;
@@ -320,6 +346,42 @@ async fn serve(
             }
         }
     }
+}
+
+/// Writes a chunked response; an error means the client went away.
+async fn stream_body(
+    stream: &mut TcpStream,
+    status: u16,
+    head: &[u8],
+    chunk: &[u8],
+    repeat: Option<usize>,
+    every: Duration,
+) -> std::io::Result<()> {
+    fn framed(data: &[u8]) -> Vec<u8> {
+        let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+    let mut response = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+        reason(status)
+    )
+    .into_bytes();
+    if !head.is_empty() {
+        response.extend(framed(head));
+    }
+    stream.write_all(&response).await?;
+    let chunk = framed(chunk);
+    let mut sent = 0;
+    while repeat.is_none_or(|n| sent < n) {
+        if !every.is_zero() {
+            tokio::time::sleep(every).await;
+        }
+        stream.write_all(&chunk).await?;
+        sent += 1;
+    }
+    stream.write_all(b"0\r\n\r\n").await
 }
 
 async fn read_request(

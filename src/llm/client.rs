@@ -7,7 +7,7 @@ use super::ledger::{BudgetExceeded, Ledger};
 use super::limiter::Limiter;
 use super::model::{ModelSpec, Provider};
 use super::retry::{retry_after, retryable_status, RetryPolicy};
-use super::secret::ApiKey;
+use super::secret::{ApiKey, Scrubber};
 use super::wire::{self, ChatRequest, Completion, FinishReason, ParseFailure};
 use crate::stats::estimate_tokens;
 
@@ -20,7 +20,8 @@ pub struct LlmConfig {
     /// Base URL of the Anthropic API, without `/v1`.
     pub anthropic_base_url: String,
     pub anthropic_api_key: Option<ApiKey>,
-    /// Time for one attempt, from sending to the whole body received.
+    /// Time for one attempt, from sending to the whole body received: a
+    /// body that trickles in counts against it too.
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
@@ -28,7 +29,15 @@ pub struct LlmConfig {
     pub concurrency: usize,
     /// Call starts per minute, across the whole run.
     pub requests_per_minute: Option<u32>,
+    /// The largest response body read; a longer one fails the call with
+    /// [`LlmError::ResponseTooLarge`] once this much has arrived, so an
+    /// endless body costs this much memory and no more.
+    pub max_response_bytes: usize,
 }
+
+/// The default [`LlmConfig::max_response_bytes`]: 16 MiB, far above any
+/// completion (a million tokens of text is about 4 MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// The public OpenAI endpoint.
 pub const OPENAI_URL: &str = "https://api.openai.com/v1";
@@ -47,6 +56,7 @@ impl Default for LlmConfig {
             retry: RetryPolicy::default(),
             concurrency: 16,
             requests_per_minute: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -72,6 +82,8 @@ pub enum LlmError {
     },
     #[error("{model}: {message}")]
     Transport { model: String, message: String },
+    #[error("{model}: the response body is larger than the limit of {limit} bytes, and was not read further: raise --max-response-bytes (max_response_bytes in rlm.toml) if the provider really sends answers that long")]
+    ResponseTooLarge { model: String, limit: usize },
     #[error("{model}: malformed response: {message}")]
     Malformed { model: String, message: String },
     #[error("replay: {0}")]
@@ -91,6 +103,7 @@ impl LlmError {
             LlmError::NoApiKey { .. } => "no_api_key",
             LlmError::Http { .. } => "http",
             LlmError::Transport { .. } => "transport",
+            LlmError::ResponseTooLarge { .. } => "response_too_large",
             LlmError::Malformed { .. } => "malformed",
             LlmError::Empty { .. } => "empty",
             LlmError::Replay(_) => "replay",
@@ -146,6 +159,8 @@ struct Inner {
     observers: std::sync::RwLock<Vec<Arc<dyn CallObserver>>>,
     in_flight: std::sync::atomic::AtomicUsize,
     replay: Option<Arc<crate::trace::ReplayBook>>,
+    /// Removes every configured key from all a provider sends back.
+    scrubber: Scrubber,
 }
 
 /// A client for every model of a run. Clones share the connection pool,
@@ -211,6 +226,11 @@ impl LlmClient {
     pub fn new(config: LlmConfig, ledger: Arc<Ledger>) -> Result<LlmClient, LlmError> {
         let http = http_client(&config)?;
         let limiter = Limiter::new(config.concurrency, config.requests_per_minute);
+        let scrubber = Scrubber::new(
+            [&config.openai_api_key, &config.anthropic_api_key]
+                .into_iter()
+                .flatten(),
+        );
         Ok(LlmClient {
             inner: Arc::new(Inner {
                 http,
@@ -219,6 +239,7 @@ impl LlmClient {
                 observers: std::sync::RwLock::new(Vec::new()),
                 in_flight: std::sync::atomic::AtomicUsize::new(0),
                 replay: None,
+                scrubber,
             }),
             ledger,
         })
@@ -450,6 +471,9 @@ impl LlmClient {
         }
     }
 
+    /// One attempt, bounded by the request timeout from sending to the last
+    /// byte of the body (reqwest's own timeout covers that too; this makes
+    /// it hold whatever the HTTP client does).
     async fn attempt(
         &self,
         model: &ModelSpec,
@@ -457,11 +481,33 @@ impl LlmClient {
         key: Option<&ApiKey>,
         body: &serde_json::Value,
     ) -> Attempt {
+        let timeout = self.inner.config.request_timeout;
+        match tokio::time::timeout(timeout, self.attempt_unbounded(model, url, key, body)).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Retry {
+                error: LlmError::Transport {
+                    model: model.to_string(),
+                    message: format!(
+                        "timed out waiting for the server (the whole response took more than {}s)",
+                        timeout.as_secs_f64()
+                    ),
+                },
+                after: None,
+            },
+        }
+    }
+
+    async fn attempt_unbounded(
+        &self,
+        model: &ModelSpec,
+        url: &str,
+        key: Option<&ApiKey>,
+        body: &serde_json::Value,
+    ) -> Attempt {
         let name = model.to_string();
-        let scrub = |text: String| match key {
-            Some(k) => k.scrub(&text),
-            None => text,
-        };
+        // Everything a provider sends back is scrubbed, answers included:
+        // a server can echo the Authorization header in a 200 as well.
+        let scrub = |text: String| self.inner.scrubber.scrub(&text);
         let mut req = self.inner.http.post(url).json(body);
         req = match (model.provider, key) {
             (Provider::OpenAi, Some(k)) => req.bearer_auth(k.expose()),
@@ -485,8 +531,15 @@ impl LlmClient {
         };
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let bytes = match response.bytes().await {
-            Ok(b) => b,
+        let success = (200..300).contains(&status);
+        let limit = self.inner.config.max_response_bytes;
+        let bytes = match read_body(response, limit).await {
+            Ok(Body::Whole(b)) => b,
+            // An error body is only quoted: its start says enough.
+            Ok(Body::Cut(b)) if !success => b,
+            Ok(Body::Cut(_)) => {
+                return Attempt::Done(Err(LlmError::ResponseTooLarge { model: name, limit }))
+            }
             Err(e) => {
                 return Attempt::Retry {
                     error: LlmError::Transport {
@@ -497,7 +550,7 @@ impl LlmClient {
                 }
             }
         };
-        if !(200..300).contains(&status) {
+        if !success {
             let error = LlmError::Http {
                 model: name,
                 status,
@@ -513,7 +566,14 @@ impl LlmClient {
             Ok(c) if c.text.is_empty() && c.finish == FinishReason::Length => {
                 Attempt::Done(Err(LlmError::Empty { model: name }))
             }
-            Ok(c) => Attempt::Done(Ok(c)),
+            Ok(c) => Attempt::Done(Ok(Completion {
+                text: scrub(c.text),
+                finish: match c.finish {
+                    FinishReason::Other(reason) => FinishReason::Other(scrub(reason)),
+                    finish => finish,
+                },
+                ..c
+            })),
             // A 200 with garbage is usually a proxy hiccup: worth another try.
             Err(ParseFailure::Malformed(m)) => Attempt::Retry {
                 error: LlmError::Malformed {
@@ -532,6 +592,32 @@ impl LlmClient {
             },
         }
     }
+}
+
+/// A response body, whole or cut at the size limit.
+enum Body {
+    Whole(Vec<u8>),
+    Cut(Vec<u8>),
+}
+
+/// Reads `response`'s body chunk by chunk, stopping at `limit` bytes: a
+/// `Content-Length` over the limit is refused before reading anything, and
+/// an endless body is cut once the limit has arrived.
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Body, reqwest::Error> {
+    let declared = response.content_length().unwrap_or(0);
+    if declared > limit as u64 {
+        return Ok(Body::Cut(Vec::new()));
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = response.chunk().await? {
+        if chunk.len() > limit - body.len() {
+            let room = limit - body.len();
+            body.extend_from_slice(&chunk[..room]);
+            return Ok(Body::Cut(body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Body::Whole(body))
 }
 
 enum Attempt {

@@ -4,7 +4,9 @@
 //! * [`LlmClient`] sends [`ChatRequest`]s over OpenAI chat completions or
 //!   Anthropic messages, retries transient failures with backoff, respects
 //!   one concurrency limit and pace for the whole run, and records every
-//!   call in a shared [`Ledger`] that enforces [`Budgets`].
+//!   call in a shared [`Ledger`] that enforces [`Budgets`]. Everything a
+//!   provider sends back is size-capped and passes a [`Scrubber`] that
+//!   removes the keys before anyone sees it.
 //! * [`wire`] holds the protocol types and pure response parsing.
 //!
 //! This module knows nothing of scripts or of the recursive loop.
@@ -20,7 +22,7 @@ pub mod wire;
 
 pub use client::{
     CallObserver, CallOptions, CallRecord, CallTag, LlmClient, LlmConfig, LlmError, ANTHROPIC_URL,
-    OPENAI_URL,
+    DEFAULT_MAX_RESPONSE_BYTES, OPENAI_URL,
 };
 pub use ledger::{
     cost_text, known_cost, totals_json, usage_json, BudgetExceeded, Budgets, Ledger, ModelUsage,
@@ -29,6 +31,6 @@ pub use ledger::{
 pub use limiter::Limiter;
 pub use model::{ModelSpec, Provider};
 pub use prices::{Price, PriceTable};
-pub use retry::RetryPolicy;
-pub use secret::ApiKey;
+pub use retry::{RetryPolicy, MAX_RETRY_AFTER};
+pub use secret::{ApiKey, Scrubber};
 pub use wire::{ChatRequest, Completion, FinishReason, Message};
