@@ -26,8 +26,8 @@ pub(crate) struct BatchArgs {
     /// Results file (JSONL), appended as tasks finish; re-running skips finished ids.
     #[arg(long)]
     pub(crate) out: PathBuf,
-    /// Tasks running at once.
-    #[arg(long, default_value_t = 4)]
+    /// Tasks running at once, 1 to 1024.
+    #[arg(long, default_value_t = 4, value_parser = super::cli_values::jobs)]
     pub(crate) jobs: usize,
     /// Run only shard i of n (0-based), e.g. --shard 2/8.
     #[arg(long)]
@@ -45,10 +45,10 @@ pub(crate) struct BatchArgs {
     #[arg(long, default_value_t = 2)]
     pub(crate) max_depth: usize,
     /// Wall-clock limit per task, in seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = super::cli_values::seconds)]
     pub(crate) task_timeout: Option<f64>,
     /// Time limit of one code cell, in seconds.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, value_parser = super::cli_values::seconds)]
     pub(crate) cell_timeout: f64,
     /// No progress bar.
     #[arg(long)]
@@ -82,10 +82,6 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         !needs_model || settings.model.is_some(),
         "no root model: pass --model, set RLM_MODEL, or give every task a \"model\""
     );
-    anyhow::ensure!(
-        args.cell_timeout > 0.0 && args.cell_timeout.is_finite(),
-        "--cell-timeout must be a positive number of seconds"
-    );
     if let Some(dir) = &args.trace_dir {
         // create_dir_all on a file says only "File exists".
         anyhow::ensure!(
@@ -105,10 +101,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),
         max_iterations: args.max_iterations.max(1),
         max_depth: args.max_depth.max(1),
-        timeout: args
-            .task_timeout
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .map(Duration::from_secs_f64),
+        // Both are in range: their flags' parsers checked them.
+        timeout: args.task_timeout.map(Duration::from_secs_f64),
         limits: Limits {
             cell_timeout: Duration::from_secs_f64(args.cell_timeout),
             ..Limits::default()

@@ -51,8 +51,8 @@ pub(crate) struct EvalArgs {
     /// The baseline model's context window in tokens (contexts are cut to fit) [default: --sub-context-tokens]
     #[arg(long)]
     pub(crate) baseline_window: Option<usize>,
-    /// Tasks running at once.
-    #[arg(long, default_value_t = 4)]
+    /// Tasks running at once, 1 to 1024.
+    #[arg(long, default_value_t = 4, value_parser = super::cli_values::jobs)]
     pub(crate) jobs: usize,
     /// Keep the RLM results (JSONL) here; re-running resumes.
     #[arg(long)]
@@ -64,7 +64,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, default_value_t = 30)]
     pub(crate) max_iterations: usize,
     /// Wall-clock limit per task, in seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = super::cli_values::seconds)]
     pub(crate) task_timeout: Option<f64>,
     /// Print the table as JSON.
     #[arg(long)]
@@ -172,10 +172,8 @@ fn run_rlm(
         model: ModelSpec::parse(settings.model.as_deref().unwrap_or_default()),
         sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),
         max_iterations: args.max_iterations.max(1),
-        timeout: args
-            .task_timeout
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .map(Duration::from_secs_f64),
+        // In range: the flag's parser checked it.
+        timeout: args.task_timeout.map(Duration::from_secs_f64),
         limits: Limits::default(),
         sub_context_tokens: settings.sub_context_tokens,
         ..RunConfig::default()

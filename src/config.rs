@@ -16,6 +16,7 @@
 //! request_timeout_s = 300
 //! max_retries = 5
 //! sub_context_tokens = 272000
+//! max_response_bytes = 16777216           # the largest response body read
 //!
 //! [budgets]
 //! max_calls = 5000
@@ -26,6 +27,11 @@
 //! input_per_million = 0.5
 //! output_per_million = 1.5
 //! ```
+//!
+//! Every value is checked against its range ([`seconds`], [`budget_usd`],
+//! [`concurrency`], [`response_bytes`]) and refused with an error naming
+//! it; the command line uses the same checks, so a flag and its key in the
+//! file accept the same values.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +56,7 @@ pub struct Overrides {
     pub max_llm_calls: Option<u64>,
     pub max_tokens: Option<u64>,
     pub max_cost_usd: Option<f64>,
+    pub max_response_bytes: Option<u64>,
     /// Config file; `./rlm.toml` is read when present and none is given.
     pub config: Option<PathBuf>,
 }
@@ -67,6 +74,7 @@ struct FileSettings {
     request_timeout_s: Option<f64>,
     max_retries: Option<u32>,
     sub_context_tokens: Option<usize>,
+    max_response_bytes: Option<u64>,
     #[serde(default)]
     budgets: FileBudgets,
     #[serde(default)]
@@ -109,8 +117,94 @@ pub enum ConfigError {
     Value {
         name: &'static str,
         value: String,
-        expected: &'static str,
+        expected: String,
     },
+}
+
+/// The longest time limit any setting accepts: 30 days, in seconds. More
+/// is no limit in practice, and a value past what a clock can add (`1e30`)
+/// would overflow it.
+pub const MAX_SECONDS: f64 = 30.0 * 86_400.0;
+
+/// The most model calls in flight at once a run may ask for. Past a few
+/// hundred, providers and local servers queue or refuse calls rather than
+/// answer them faster (at 1,000,000, 13,509 of 30,000 calls timed out).
+pub const MAX_CONCURRENCY: usize = 1024;
+
+/// The most tasks a batch runs at once (`--jobs`): each is a thread, and a
+/// batch's model calls share one concurrency limit anyway.
+pub const MAX_JOBS: usize = 1024;
+
+/// The smallest and largest accepted `max_response_bytes`: 1 KiB and 1 GiB.
+pub const RESPONSE_BYTES_RANGE: (u64, u64) = (1 << 10, 1 << 30);
+
+/// A value outside its setting's range; the message states the range, and
+/// the caller names the setting (a flag or a key of `rlm.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OutOfRange(String);
+
+/// A time limit: finite, more than 0 and at most [`MAX_SECONDS`].
+///
+/// ```
+/// assert!(rlm::config::seconds(1.5).is_ok());
+/// for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e30] {
+///     assert!(rlm::config::seconds(bad).is_err());
+/// }
+/// ```
+pub fn seconds(value: f64) -> Result<Duration, OutOfRange> {
+    if value > 0.0 && value <= MAX_SECONDS {
+        return Ok(Duration::from_secs_f64(value));
+    }
+    Err(OutOfRange(format!(
+        "must be a number of seconds more than 0 and at most {MAX_SECONDS} (30 days)"
+    )))
+}
+
+/// A cost budget in US dollars: finite and not negative (0 allows no paid call).
+pub fn budget_usd(value: f64) -> Result<f64, OutOfRange> {
+    if value.is_finite() && value >= 0.0 {
+        return Ok(value);
+    }
+    Err(OutOfRange(
+        "must be a finite number of US dollars, 0 or more".into(),
+    ))
+}
+
+/// Calls in flight at once: 1 to [`MAX_CONCURRENCY`].
+pub fn concurrency(value: usize) -> Result<usize, OutOfRange> {
+    if (1..=MAX_CONCURRENCY).contains(&value) {
+        return Ok(value);
+    }
+    Err(OutOfRange(format!(
+        "must be from 1 to {MAX_CONCURRENCY} calls at once"
+    )))
+}
+
+/// The largest response body read, within [`RESPONSE_BYTES_RANGE`].
+pub fn response_bytes(value: u64) -> Result<usize, OutOfRange> {
+    let (min, max) = RESPONSE_BYTES_RANGE;
+    match usize::try_from(value) {
+        Ok(v) if (min..=max).contains(&value) => Ok(v),
+        _ => Err(OutOfRange(format!(
+            "must be from {min} bytes (1 KiB) to {max} bytes (1 GiB)"
+        ))),
+    }
+}
+
+/// `check(value)`, as a [`ConfigError`] naming the setting.
+fn checked<T: std::fmt::Debug, U>(
+    name: &'static str,
+    value: T,
+    check: impl FnOnce(T) -> Result<U, OutOfRange>,
+) -> Result<U, ConfigError> {
+    // Debug, so that 1e30 shows as written rather than as 31 digits.
+    let shown = format!("{value:?}");
+    check(value).map_err(|e| ConfigError::Value {
+        name,
+        value: shown,
+        expected: e.0,
+    })
 }
 
 /// Default context window assumed for sub-models, in tokens.
@@ -136,7 +230,7 @@ impl Settings {
                         v.trim().parse::<u64>().map_err(|_| ConfigError::Value {
                             name,
                             value: v,
-                            expected,
+                            expected: expected.into(),
                         })
                     })
                     .transpose()
@@ -172,28 +266,17 @@ impl Settings {
             ..LlmConfig::default()
         };
         if let Some(c) = flags.concurrency.or(file.concurrency) {
-            if c == 0 {
-                return Err(ConfigError::Value {
-                    name: "concurrency",
-                    value: "0".into(),
-                    expected: "at least 1",
-                });
-            }
-            llm.concurrency = c;
+            llm.concurrency = checked("concurrency", c, concurrency)?;
         }
         llm.requests_per_minute = flags
             .requests_per_minute
             .or(file.requests_per_minute)
             .filter(|&n| n > 0);
         if let Some(t) = flags.request_timeout_s.or(file.request_timeout_s) {
-            if !(t.is_finite() && t > 0.0) {
-                return Err(ConfigError::Value {
-                    name: "request_timeout_s",
-                    value: t.to_string(),
-                    expected: "a positive number of seconds",
-                });
-            }
-            llm.request_timeout = Duration::from_secs_f64(t);
+            llm.request_timeout = checked("request_timeout_s", t, seconds)?;
+        }
+        if let Some(b) = flags.max_response_bytes.or(file.max_response_bytes) {
+            llm.max_response_bytes = checked("max_response_bytes", b, response_bytes)?;
         }
         if let Some(r) = flags.max_retries.or(file.max_retries) {
             llm.retry.max_retries = r;
@@ -203,7 +286,7 @@ impl Settings {
                 return Err(ConfigError::Value {
                     name: "base_url",
                     value: url.clone(),
-                    expected: "an http:// or https:// URL",
+                    expected: "an http:// or https:// URL".into(),
                 });
             }
         }
@@ -217,7 +300,11 @@ impl Settings {
                 .max_tokens
                 .or(env_parse("RLM_MAX_TOKENS", "a whole number")?)
                 .or(file.budgets.max_tokens),
-            max_cost_usd: flags.max_cost_usd.or(file.budgets.max_cost_usd),
+            max_cost_usd: flags
+                .max_cost_usd
+                .or(file.budgets.max_cost_usd)
+                .map(|c| checked("max_cost_usd", c, budget_usd))
+                .transpose()?,
         };
         let mut prices = PriceTable::default();
         for (name, price) in file.prices {
@@ -334,5 +421,52 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("modle"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_in_the_file_are_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rlm.toml");
+        for (line, key) in [
+            ("request_timeout_s = 1e30", "request_timeout_s"),
+            ("request_timeout_s = nan", "request_timeout_s"),
+            ("request_timeout_s = -1.0", "request_timeout_s"),
+            ("request_timeout_s = 0.0", "request_timeout_s"),
+            ("concurrency = 1000000", "concurrency"),
+            ("concurrency = 0", "concurrency"),
+            ("max_response_bytes = 10", "max_response_bytes"),
+            ("max_response_bytes = 99999999999", "max_response_bytes"),
+            ("[budgets]\nmax_cost_usd = nan", "max_cost_usd"),
+            ("[budgets]\nmax_cost_usd = -0.5", "max_cost_usd"),
+            ("[budgets]\nmax_cost_usd = inf", "max_cost_usd"),
+        ] {
+            std::fs::write(&file, format!("{line}\n")).unwrap();
+            let err = Settings::resolve_with(
+                &Overrides {
+                    config: Some(file.clone()),
+                    ..Default::default()
+                },
+                |_| None,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(key), "{line}: {err}");
+        }
+        std::fs::write(
+            &file,
+            "request_timeout_s = 2592000\nconcurrency = 1024\nmax_response_bytes = 1024\n[budgets]\nmax_cost_usd = 0.0\n",
+        )
+        .unwrap();
+        let s = Settings::resolve_with(
+            &Overrides {
+                config: Some(file),
+                ..Default::default()
+            },
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(s.llm.request_timeout, Duration::from_secs(2_592_000));
+        assert_eq!((s.llm.concurrency, s.llm.max_response_bytes), (1024, 1024));
+        assert_eq!(s.budgets.max_cost_usd, Some(0.0));
     }
 }

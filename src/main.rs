@@ -45,6 +45,7 @@ mod cli_batch;
 mod cli_eval;
 mod cli_run;
 mod cli_sigbus;
+mod cli_values;
 use rlm::ContextBuilder;
 
 #[derive(Parser)]
@@ -101,15 +102,18 @@ pub(crate) struct ModelArgs {
     /// Base URL of the Anthropic API [env: ANTHROPIC_BASE_URL]
     #[arg(long)]
     anthropic_base_url: Option<String>,
-    /// Sub-model calls in flight at once, across the whole run [default: 16]
-    #[arg(long)]
+    /// Sub-model calls in flight at once, across the whole run, 1 to 1024 [default: 16]
+    #[arg(long, value_parser = cli_values::concurrency)]
     concurrency: Option<usize>,
     /// Call starts per minute, across the whole run
     #[arg(long)]
     rpm: Option<u32>,
-    /// Seconds allowed for one attempt of one call [default: 600]
-    #[arg(long)]
+    /// Seconds allowed for one attempt of one call, the whole response included [default: 600]
+    #[arg(long, value_parser = cli_values::seconds)]
     request_timeout: Option<f64>,
+    /// The largest response body read, e.g. 64M; a longer one fails the call (1K to 1G) [default: 16M]
+    #[arg(long, value_parser = cli_values::response_bytes)]
+    max_response_bytes: Option<u64>,
     /// Retries of a call after 429, 5xx, timeouts or dropped connections [default: 5]
     #[arg(long)]
     max_retries: Option<u32>,
@@ -122,8 +126,8 @@ pub(crate) struct ModelArgs {
     /// Stop making model calls after this many tokens in total [env: RLM_MAX_TOKENS]
     #[arg(long)]
     max_tokens: Option<u64>,
-    /// Stop making model calls after this cost in USD
-    #[arg(long)]
+    /// Stop making model calls after this cost in USD (0 or more)
+    #[arg(long, value_parser = cli_values::dollars)]
     max_cost: Option<f64>,
     /// Config file [default: ./rlm.toml when present]
     #[arg(long)]
@@ -145,6 +149,7 @@ impl ModelArgs {
             max_llm_calls: self.max_llm_calls,
             max_tokens: self.max_tokens,
             max_cost_usd: self.max_cost,
+            max_response_bytes: self.max_response_bytes,
             config: self.config.clone(),
         };
         Ok(Settings::resolve(&overrides)?)
@@ -207,10 +212,10 @@ pub(crate) struct ExecArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
     /// Wall-clock limit for the script, in seconds.
-    #[arg(long, default_value_t = 600.0)]
+    #[arg(long, default_value_t = 600.0, value_parser = cli_values::seconds)]
     timeout: f64,
-    /// Operation limit for the script.
-    #[arg(long)]
+    /// Operation limit for the script (1 or more).
+    #[arg(long, value_parser = cli_values::operations)]
     max_operations: Option<u64>,
     #[command(flatten)]
     load: LoadArgs,
@@ -267,10 +272,10 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 2)]
     max_depth: usize,
     /// Wall-clock limit of the whole run, in seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = cli_values::seconds)]
     timeout: Option<f64>,
     /// Time limit of one code cell, in seconds (waiting on sub-models does not count).
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, value_parser = cli_values::seconds)]
     cell_timeout: f64,
     /// Root model max_tokens per turn.
     #[arg(long)]
