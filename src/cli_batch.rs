@@ -149,6 +149,10 @@ pub fn run_with_progress(
     runtime.spawn(super::cli_run::wait_for_signals(stop.clone()));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     std::thread::scope(|scope| {
+        // The watchers stop however the batch ends, a panic included: a
+        // scope waits for its threads, and a watcher left looping would
+        // turn any crash into a hang.
+        let _finished = SetOnDrop(done.clone());
         // Turns the signal flag into interrupting the running tasks.
         scope.spawn(|| {
             while !done.load(Ordering::SeqCst) {
@@ -192,10 +196,17 @@ pub fn run_with_progress(
                 bar.finish_and_clear();
             });
         }
-        let summary = runner.run(tasks, out, existing);
-        done.store(true, Ordering::SeqCst);
-        summary
+        runner.run(tasks, out, existing)
     })
+}
+
+/// Sets its flag when dropped, unwinding included.
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// `cost` is the batch's cost, `None` when a model used has no known price.

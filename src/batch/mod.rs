@@ -7,15 +7,20 @@
 //! apply. Every result is appended to the results file the moment its task
 //! ends ([`ResultsFile`]); re-running with the same file skips what is
 //! done. `shard i/n` takes a stable share of the tasks by id.
+//!
+//! A task never takes the batch down with it: fields out of range
+//! ([`Task::check`], [`Task::invalid`]) and panics alike end that task
+//! `failed` with the reason, and the workers go on to the next.
 
 mod results;
 mod task;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -25,12 +30,22 @@ use crate::trace::TraceRouter;
 use crate::{Context, ContextBuilder};
 
 pub use results::{ResultLine, ResultsFile};
-pub use task::{parse_shard, parse_tasks, read_tasks, shard_of, BadLine, Task, TaskContext};
+pub use task::{
+    parse_shard, parse_tasks, read_tasks, shard_of, BadLine, InvalidTask, Task, TaskContext,
+};
+
+pub use crate::config::MAX_JOBS;
+
+/// A lock that a panicking task left poisoned is still good: every value
+/// behind these locks is whole between statements.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// How a batch runs.
 #[derive(Clone)]
 pub struct BatchOptions {
-    /// Tasks running at once.
+    /// Tasks running at once (1 to [`MAX_JOBS`]; others are clamped).
     pub jobs: usize,
     /// Only tasks of shard `i` of `n`.
     pub shard: Option<(usize, usize)>,
@@ -134,10 +149,8 @@ impl BatchRunner {
     /// written with status `interrupted` and run again next time.
     pub fn interrupt(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        if let Ok(running) = self.running.lock() {
-            for flag in running.values() {
-                flag.store(true, Ordering::SeqCst);
-            }
+        for flag in lock(&self.running).values() {
+            flag.store(true, Ordering::SeqCst);
         }
     }
 
@@ -178,56 +191,36 @@ impl BatchRunner {
         self.progress.total.store(queue.len(), Ordering::SeqCst);
         let queue = Mutex::new(queue);
         let summary = Mutex::new(summary);
-        let workers = self.options.jobs.max(1);
+        let work = || loop {
+            if self.cancelled.load(Ordering::SeqCst) {
+                break;
+            }
+            let Some(task) = lock(&queue).pop_front() else {
+                break;
+            };
+            self.progress.running.fetch_add(1, Ordering::SeqCst);
+            let result = self.run_task(&task);
+            self.progress.running.fetch_sub(1, Ordering::SeqCst);
+            self.record(&result, out, &mut lock(&summary));
+        };
+        let workers = self.options.jobs.clamp(1, MAX_JOBS);
         std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| loop {
-                    if self.cancelled.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Some(task) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                        break;
-                    };
-                    self.progress.running.fetch_add(1, Ordering::SeqCst);
-                    let result = self.run_task(&task);
-                    self.progress.running.fetch_sub(1, Ordering::SeqCst);
-                    let failed = !matches!(result.status.as_str(), "submitted");
-                    if failed {
-                        self.progress.failed.fetch_add(1, Ordering::SeqCst);
-                    }
-                    self.progress.done.fetch_add(1, Ordering::SeqCst);
-                    let write = out.append(&result);
-                    if let Ok(mut s) = summary.lock() {
-                        s.ran += 1;
-                        *s.by_status.entry(result.status.clone()).or_default() += 1;
-                        if result.status == "submitted" {
-                            s.submitted += 1;
-                        } else if let Some(e) = &result.error {
-                            *s.failures.entry(reason(&result.status, e)).or_default() += 1;
-                        } else {
-                            *s.failures.entry(result.status.clone()).or_default() += 1;
-                        }
-                        if let Some(e) = &result.trace_error {
-                            s.trace_errors.push((result.id.clone(), e.clone()));
-                        }
-                        if let Err(e) = write {
-                            // Nothing is lost: the line goes back to the caller to print.
-                            s.unwritten
-                                .push(serde_json::to_string(&result).unwrap_or_default());
-                            if s.results_error.is_none() {
-                                s.results_error = Some(format!(
-                                    "writing results to {}: {e}",
-                                    out.path().display()
-                                ));
-                            }
-                            // Every later result would fail too; stop spending on them.
-                            self.cancelled.store(true, Ordering::SeqCst);
-                        }
-                    }
-                });
+            let started = (0..workers)
+                .filter(|i| {
+                    std::thread::Builder::new()
+                        .name(format!("rlm-batch-{i}"))
+                        .spawn_scoped(scope, work)
+                        .is_ok()
+                })
+                .count();
+            // Not even one thread (the system is out of them): work here.
+            if started == 0 {
+                work();
             }
         });
-        let mut summary = summary.into_inner().unwrap_or_default();
+        let mut summary = summary
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let totals = self.client.ledger().totals();
         summary.cost_usd = totals.cost_usd;
         summary.input_tokens = totals.input_tokens;
@@ -237,42 +230,83 @@ impl BatchRunner {
         summary
     }
 
+    /// Counts a finished task and appends its result.
+    fn record(&self, result: &ResultLine, out: &ResultsFile, s: &mut BatchSummary) {
+        if result.status != "submitted" {
+            self.progress.failed.fetch_add(1, Ordering::SeqCst);
+        }
+        self.progress.done.fetch_add(1, Ordering::SeqCst);
+        let write = out.append(result);
+        s.ran += 1;
+        *s.by_status.entry(result.status.clone()).or_default() += 1;
+        if result.status == "submitted" {
+            s.submitted += 1;
+        } else if let Some(e) = &result.error {
+            *s.failures.entry(reason(&result.status, e)).or_default() += 1;
+        } else {
+            *s.failures.entry(result.status.clone()).or_default() += 1;
+        }
+        if let Some(e) = &result.trace_error {
+            s.trace_errors.push((result.id.clone(), e.clone()));
+        }
+        if let Err(e) = write {
+            // Nothing is lost: the line goes back to the caller to print.
+            s.unwritten
+                .push(serde_json::to_string(result).unwrap_or_default());
+            if s.results_error.is_none() {
+                s.results_error = Some(format!("writing results to {}: {e}", out.path().display()));
+            }
+            // Every later result would fail too; stop spending on them.
+            self.cancelled.store(true, Ordering::SeqCst);
+        }
+    }
+
     fn context(&self, task: &Task) -> Result<Context, String> {
         match &task.context {
             TaskContext::Inline(text) => Ok(Context::from_string(&task.id, text.as_str())),
             TaskContext::Paths(paths) => {
-                if let Some(c) = self
-                    .contexts
-                    .lock()
-                    .ok()
-                    .and_then(|c| c.get(paths).cloned())
-                {
+                if let Some(c) = lock(&self.contexts).get(paths).cloned() {
                     return Ok(c);
                 }
                 // Tasks over the same corpus share one mapping and line index.
                 let ctx = self.options.loader.open(paths).map_err(|e| e.to_string())?;
-                if let Ok(mut c) = self.contexts.lock() {
-                    c.insert(paths.clone(), ctx.clone());
-                }
+                lock(&self.contexts).insert(paths.clone(), ctx.clone());
                 Ok(ctx)
             }
         }
     }
 
+    /// Runs one task; whatever goes wrong, even a panic, is its result.
     fn run_task(&self, task: &Task) -> ResultLine {
         let started = Instant::now();
-        let error_line = |e: String| ResultLine {
-            id: task.id.clone(),
-            answer: None,
-            status: "error".into(),
-            answer_kind: None,
-            iterations: 0,
-            usage: serde_json::json!({}),
-            cost_usd: 0.0,
-            wall_s: started.elapsed().as_secs_f64(),
-            error: Some(e),
-            trace_error: None,
-        };
+        if let Some(why) = task
+            .invalid
+            .clone()
+            .or_else(|| task.check().err().map(|e| e.to_string()))
+        {
+            return not_run(task, "failed", why, started);
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.try_task(task, started))) {
+            Ok(line) => line,
+            Err(panic) => {
+                // What the task registered, it can no longer unregister.
+                lock(&self.running).remove(&task.id);
+                self.router.remove(&task.id);
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                let why = format!(
+                    "the task stopped on an internal error ({what}); the batch went on without it. Please report this with the task line"
+                );
+                not_run(task, "failed", why, started)
+            }
+        }
+    }
+
+    fn try_task(&self, task: &Task, started: Instant) -> ResultLine {
+        let error_line = |e: String| not_run(task, "error", e, started);
         let ctx = match self.context(task) {
             Ok(c) => c,
             Err(e) => return error_line(e),
@@ -290,8 +324,12 @@ impl BatchRunner {
         if let Some(n) = task.max_depth {
             config.max_depth = n.max(1);
         }
-        if let Some(t) = task.timeout_s.filter(|t| t.is_finite() && *t > 0.0) {
-            config.timeout = Some(Duration::from_secs_f64(t));
+        if let Some(t) = task.timeout_s {
+            // Checked by `run_task`; out of range it would overflow the clock.
+            match crate::config::seconds(t) {
+                Ok(t) => config.timeout = Some(t),
+                Err(e) => return not_run(task, "failed", format!("timeout_s: {e}"), started),
+            }
         }
         let budgets = Budgets {
             max_calls: task.max_llm_calls,
@@ -314,16 +352,12 @@ impl BatchRunner {
             self.router.add(&task.id, w.clone());
         }
         let flag = rlm.interrupter();
-        if let Ok(mut r) = self.running.lock() {
-            r.insert(task.id.clone(), flag.clone());
-        }
+        lock(&self.running).insert(task.id.clone(), flag.clone());
         if self.cancelled.load(Ordering::SeqCst) {
             flag.store(true, Ordering::SeqCst);
         }
         let result = rlm.run(&task.query, &ctx);
-        if let Ok(mut r) = self.running.lock() {
-            r.remove(&task.id);
-        }
+        lock(&self.running).remove(&task.id);
         self.router.remove(&task.id);
         ResultLine {
             id: task.id.clone(),
@@ -340,6 +374,23 @@ impl BatchRunner {
             error: result.error,
             trace_error: result.trace_error,
         }
+    }
+}
+
+/// The result of a task that did not run, or stopped before its run could
+/// say how it ended.
+fn not_run(task: &Task, status: &str, error: String, started: Instant) -> ResultLine {
+    ResultLine {
+        id: task.id.clone(),
+        answer: None,
+        status: status.into(),
+        answer_kind: None,
+        iterations: 0,
+        usage: serde_json::json!({}),
+        cost_usd: 0.0,
+        wall_s: started.elapsed().as_secs_f64(),
+        error: Some(error),
+        trace_error: None,
     }
 }
 

@@ -20,6 +20,20 @@ pub struct Task {
     pub max_llm_calls: Option<u64>,
     pub max_tokens: Option<u64>,
     pub max_cost_usd: Option<f64>,
+    /// Why the task cannot run as written, found when it was read: a field
+    /// out of its range, named in the message. The batch records such a
+    /// task as `failed` without running it, so one bad value costs one
+    /// result line, never the batch.
+    pub invalid: Option<String>,
+}
+
+/// A task field outside its range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid task: `{field}` is {value}, and {expected}")]
+pub struct InvalidTask {
+    pub field: &'static str,
+    pub value: String,
+    pub expected: String,
 }
 
 impl Task {
@@ -37,7 +51,28 @@ impl Task {
             max_llm_calls: None,
             max_tokens: None,
             max_cost_usd: None,
+            invalid: None,
         }
+    }
+
+    /// Checks the fields a run turns into clocks and budgets: `timeout_s`
+    /// (seconds, more than 0, at most [`MAX_SECONDS`](crate::config::MAX_SECONDS))
+    /// and `max_cost_usd` (finite, 0 or more). Out of range, `timeout_s: 1e30`
+    /// would overflow the run's clock, and `NaN` would disable a budget.
+    pub fn check(&self) -> Result<(), InvalidTask> {
+        let invalid = |field, value: f64, e: crate::config::OutOfRange| InvalidTask {
+            field,
+            // Debug, so that 1e30 shows as written rather than as 31 digits.
+            value: format!("{value:?}"),
+            expected: e.to_string(),
+        };
+        if let Some(t) = self.timeout_s {
+            crate::config::seconds(t).map_err(|e| invalid("timeout_s", t, e))?;
+        }
+        if let Some(c) = self.max_cost_usd {
+            crate::config::budget_usd(c).map_err(|e| invalid("max_cost_usd", c, e))?;
+        }
+        Ok(())
     }
 }
 
@@ -69,12 +104,37 @@ struct RawTask {
     context_text: Option<String>,
     model: Option<String>,
     sub_model: Option<String>,
-    max_iterations: Option<usize>,
-    max_depth: Option<usize>,
-    timeout_s: Option<f64>,
-    max_llm_calls: Option<u64>,
-    max_tokens: Option<u64>,
-    max_cost_usd: Option<f64>,
+    // Numbers are read as any JSON number and checked afterwards, so an
+    // out-of-range value fails its task by name rather than its line.
+    max_iterations: Option<serde_json::Number>,
+    max_depth: Option<serde_json::Number>,
+    timeout_s: Option<serde_json::Number>,
+    max_llm_calls: Option<serde_json::Number>,
+    max_tokens: Option<serde_json::Number>,
+    max_cost_usd: Option<serde_json::Number>,
+}
+
+/// A JSON number as a count: a whole number, 0 or more.
+fn count(field: &'static str, n: &Option<serde_json::Number>) -> Result<Option<u64>, InvalidTask> {
+    n.as_ref()
+        .map(|n| {
+            n.as_u64().ok_or_else(|| InvalidTask {
+                field,
+                value: n.to_string(),
+                expected: "must be a whole number, 0 or more".into(),
+            })
+        })
+        .transpose()
+}
+
+/// The counts of `raw` set on `task`, then every field checked.
+fn set_counts(task: &mut Task, raw: &RawTask) -> Result<(), InvalidTask> {
+    let size = |n: Option<u64>| n.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    task.max_iterations = size(count("max_iterations", &raw.max_iterations)?);
+    task.max_depth = size(count("max_depth", &raw.max_depth)?);
+    task.max_llm_calls = count("max_llm_calls", &raw.max_llm_calls)?;
+    task.max_tokens = count("max_tokens", &raw.max_tokens)?;
+    task.check()
 }
 
 #[derive(Deserialize)]
@@ -122,8 +182,8 @@ pub fn parse_tasks(text: &str) -> (Vec<Task>, Vec<BadLine>) {
 }
 
 fn parse_line(line: &str) -> Result<Task, String> {
-    let raw: RawTask = serde_json::from_str(line).map_err(|e| format!("not a task: {e}"))?;
-    let id = match raw.id {
+    let mut raw: RawTask = serde_json::from_str(line).map_err(|e| format!("not a task: {e}"))?;
+    let id = match std::mem::take(&mut raw.id) {
         serde_json::Value::String(s) if !s.is_empty() => s,
         serde_json::Value::Number(n) => n.to_string(),
         other => {
@@ -132,7 +192,7 @@ fn parse_line(line: &str) -> Result<Task, String> {
             ))
         }
     };
-    let context = match (raw.context, raw.context_text) {
+    let context = match (raw.context.take(), raw.context_text.take()) {
         (Some(_), Some(_)) => {
             return Err("give either `context` (paths) or `context_text`, not both".into())
         }
@@ -148,19 +208,15 @@ fn parse_line(line: &str) -> Result<Task, String> {
         }
         (None, Some(text)) => TaskContext::Inline(text),
     };
-    Ok(Task {
-        id,
-        query: raw.query,
-        context,
-        model: raw.model,
-        sub_model: raw.sub_model,
-        max_iterations: raw.max_iterations,
-        max_depth: raw.max_depth,
-        timeout_s: raw.timeout_s,
-        max_llm_calls: raw.max_llm_calls,
-        max_tokens: raw.max_tokens,
-        max_cost_usd: raw.max_cost_usd,
-    })
+    let mut task = Task {
+        model: raw.model.take(),
+        sub_model: raw.sub_model.take(),
+        timeout_s: raw.timeout_s.as_ref().and_then(|n| n.as_f64()),
+        max_cost_usd: raw.max_cost_usd.as_ref().and_then(|n| n.as_f64()),
+        ..Task::new(id, std::mem::take(&mut raw.query), context)
+    };
+    task.invalid = set_counts(&mut task, &raw).err().map(|e| e.to_string());
+    Ok(task)
 }
 
 /// Reads and parses a task file.
@@ -194,4 +250,39 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
         return Err(format!("shard {i}/{n} is out of range: need 0 <= i < n"));
     }
     Ok((i, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_fields_make_a_task_invalid_by_name_not_a_bad_line() {
+        let line = |field: &str| {
+            format!("{{\"id\": \"t\", \"query\": \"q\", \"context_text\": \"x\", {field}}}\n")
+        };
+        for (field, name, shown) in [
+            ("\"timeout_s\": 1e30", "timeout_s", "1e30"),
+            ("\"timeout_s\": 0", "timeout_s", "0.0"),
+            ("\"max_cost_usd\": -1", "max_cost_usd", "-1.0"),
+            ("\"max_tokens\": -5", "max_tokens", "-5"),
+            ("\"max_llm_calls\": 1.5", "max_llm_calls", "1.5"),
+            ("\"max_iterations\": -1", "max_iterations", "-1"),
+            ("\"max_depth\": 2.5", "max_depth", "2.5"),
+        ] {
+            let (tasks, bad) = parse_tasks(&line(field));
+            assert!(bad.is_empty(), "{field}: {bad:?}");
+            let why = tasks[0].invalid.as_deref().unwrap_or_default();
+            assert!(
+                why.contains(&format!("`{name}` is {shown},")),
+                "{field}: {why}"
+            );
+        }
+        let (tasks, _) = parse_tasks(&line("\"timeout_s\": 30, \"max_tokens\": 100"));
+        assert_eq!(tasks[0].invalid, None);
+        assert_eq!(
+            (tasks[0].timeout_s, tasks[0].max_tokens),
+            (Some(30.0), Some(100))
+        );
+    }
 }
