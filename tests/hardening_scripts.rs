@@ -155,3 +155,75 @@ fn the_operation_limit_counts_callbacks_and_the_timeout_bounds_native_scans() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("5000000 operations"), "{stderr}");
 }
+
+/// A root model whose first turn, for a query containing "deep", builds a
+/// million-link closure chain and leaves it as the cell's value; every run
+/// then submits the number of lines.
+fn deep_root() -> rlm::testing::MockServer {
+    rlm::testing::MockServer::start(|req| {
+        let json = req.json();
+        let first = json["messages"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let turn = req.message_count().div_ceil(2);
+        let code = if first.contains("deep") && turn == 1 {
+            "let g = || 0; for i in 0..1000000 { let h = g; g = || h; } print(\"built\"); g"
+        } else {
+            "submit(context.line_count());"
+        };
+        rlm::testing::Reply::openai_text(&common::code(code), 100, 10)
+    })
+}
+
+#[test]
+fn a_deep_value_in_a_run_or_a_batch_task_leaves_the_trace_and_the_other_tasks_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = deep_root();
+    let ctx = dir.path().join("c.txt");
+    std::fs::write(&ctx, "a\nb\n").unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let (code, stdout, stderr) = output(
+        rlm(dir.path())
+            .args(["run", "--quiet", "--output", "json", "--query", "go deep"])
+            .args(common::loopback_models(&server))
+            .arg("--context")
+            .arg(&ctx)
+            .arg("--trace")
+            .arg(&trace),
+    );
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let events = common::jsonl(&trace);
+    assert_eq!(events.last().unwrap()["event"], "final");
+    assert_eq!(events.last().unwrap()["answer"], 2);
+
+    let tasks = dir.path().join("tasks.jsonl");
+    let lines: String = (0..6)
+        .map(|i| {
+            let query = if i == 2 { "go deep" } else { "count" };
+            format!(
+                "{}\n",
+                serde_json::json!({"id": format!("t{i}"), "query": query, "context_text": "x\ny\n"})
+            )
+        })
+        .collect();
+    std::fs::write(&tasks, lines).unwrap();
+    let out = dir.path().join("results.jsonl");
+    let (code, stdout, stderr) = output(
+        rlm(dir.path())
+            .args(["batch", "--quiet", "--concurrency", "2"])
+            .arg(&tasks)
+            .arg("--out")
+            .arg(&out)
+            .args(common::loopback_models(&server)),
+    );
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let results = common::jsonl(&out);
+    assert_eq!(results.len(), 6);
+    assert!(
+        results.iter().all(|r| r["status"] == "submitted"),
+        "{results:?}"
+    );
+}
