@@ -551,3 +551,30 @@ fn a_scan_for_a_pattern_that_can_match_a_newline_stops_at_the_time_limit() {
         assert!(err.contains("time limit"), "{code}: {err}");
     }
 }
+
+#[test]
+fn an_oversized_cell_or_a_long_line_gets_a_short_error() {
+    let mut s = session();
+    let huge = format!("let x = \"{}\";", "a".repeat(2 << 20));
+    let err = fails(&mut s, &huge);
+    assert!(
+        err.contains("more than the limit of 1048576 bytes"),
+        "{}",
+        &err[..200.min(err.len())]
+    );
+    assert!(err.len() < 400);
+    // An error on a very long line quotes only the part around it.
+    let long = format!("let y = [{}]; nope;", "1, ".repeat(15_000));
+    let err = fails(&mut s, &long);
+    assert!(
+        err.contains("nope") && err.len() < 1_000,
+        "{} bytes",
+        err.len()
+    );
+    let caret_line = err.lines().last().unwrap();
+    let quoted = err.lines().rev().nth(1).unwrap();
+    let at = caret_line.find('^').unwrap();
+    assert_eq!(&quoted[at..at + 4], "nope", "{quoted}\n{caret_line}");
+    // The session is fine afterwards.
+    assert_eq!(ok(&mut s, "print(1);"), "1\n");
+}

@@ -42,6 +42,10 @@ pub struct Limits {
     /// program's allocator is [`crate::alloc::Counting`], as in the `rlm`
     /// binary; elsewhere the per-type limits above are Rhai's only bounds.
     pub max_memory_bytes: usize,
+    /// Longest cell source, in bytes: parsing costs many times the source
+    /// in memory (a 150 MB script took 7.5 GB), and data belongs in the
+    /// context, not in code.
+    pub max_script_bytes: usize,
 }
 
 impl Default for Limits {
@@ -61,6 +65,7 @@ impl Default for Limits {
             max_functions: 1_000,
             output_chars: 20_000,
             max_memory_bytes: 1 << 30,
+            max_script_bytes: 1 << 20,
         }
     }
 }

@@ -378,6 +378,22 @@ impl Session {
             .as_ref()
             .map_or(Ok(()), Context::check_unchanged);
         let mut context_changed = unchanged.is_err();
+        if code.len() > self.limits.max_script_bytes {
+            self.set_output(None);
+            return CellOutcome {
+                output: String::new(),
+                truncated: false,
+                error: Some(format!(
+                    "the cell's code is {} bytes, more than the limit of {} bytes: keep data in the \
+                     context or in sub-model answers, not in the code",
+                    code.len(),
+                    self.limits.max_script_bytes
+                )),
+                submitted: None,
+                context_changed: false,
+                duration: started.elapsed(),
+            };
+        }
         let prepared = source::prepare(code);
         if let Ok(mut pieces) = self.shared.backtick_pieces.lock() {
             pieces.clone_from(&prepared.backtick_pieces);
@@ -732,10 +748,20 @@ fn with_location(message: String, pos: Position, code: &str) -> String {
     };
     let col = col.unwrap_or(1).max(1);
     let gutter = line.to_string().len();
+    // A long line (a 2 MB one-line script) is quoted around the column.
+    const SHOWN: usize = 120;
+    let chars: Vec<char> = source.chars().collect();
+    let first = col.saturating_sub(SHOWN / 2 + 1).min(chars.len());
+    let last = (first + SHOWN).min(chars.len());
+    let (open, close) = (
+        if first > 0 { "..." } else { "" },
+        if last < chars.len() { "..." } else { "" },
+    );
+    let shown: String = chars[first..last].iter().collect();
     format!(
-        "{message}\n  at line {line}, column {col}:\n{line} | {source}\n{} | {}^",
+        "{message}\n  at line {line}, column {col}:\n{line} | {open}{shown}{close}\n{} | {}^",
         " ".repeat(gutter),
-        " ".repeat(col - 1)
+        " ".repeat(col - 1 - first + open.len())
     )
 }
 
