@@ -227,3 +227,37 @@ fn a_deep_value_in_a_run_or_a_batch_task_leaves_the_trace_and_the_other_tasks_wh
         "{results:?}"
     );
 }
+
+#[test]
+fn exec_timeout_bounds_a_batch_of_slow_sub_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = rlm::testing::MockServer::start(|_| {
+        rlm::testing::Reply::openai_text("ok", 5, 1).after(std::time::Duration::from_millis(200))
+    });
+    let ctx = dir.path().join("c.txt");
+    std::fs::write(&ctx, "x\n").unwrap();
+    let file = dir.path().join("s.rhai");
+    std::fs::write(
+        &file,
+        "let a = llm_batch(range(20000).map(|i| `item ${i}`)); print(a.len());",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = output(
+        rlm(dir.path())
+            .args(["exec", "--timeout", "1", "--concurrency", "8"])
+            .args([
+                "--sub-model",
+                "gpt-5-mini",
+                "--base-url",
+                &server.openai_url(),
+            ])
+            .arg(&file)
+            .arg("--context")
+            .arg(&ctx),
+    );
+    assert_eq!(code, 1, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("--timeout"), "{stderr}");
+    // At 8 in flight and 200 ms each, a second allows about 40 calls.
+    let sent = server.requests().len();
+    assert!(sent < 2000, "{sent} calls were sent after the deadline");
+}
