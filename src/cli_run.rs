@@ -90,7 +90,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Err(e) = report(&result, args.output, args.quiet) {
         // The answer is what the run was for: losing it is a failure, whatever the status.
-        eprintln!("rlm: error: {e:#}");
+        super::eprint_text(&format!("rlm: error: {e:#}"));
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::from(result.status.exit_code()))
@@ -162,17 +162,19 @@ fn spawn_progress(rlm: &Rlm) -> (indicatif::ProgressBar, Arc<std::sync::atomic::
 
 /// Prints the answer (or the JSON result) on standard output, and on
 /// standard error what the submitting cell printed (before the answer, as
-/// it ran), then the status and any errors.
+/// it ran), then the status and any errors. In text mode every one of
+/// them has its control characters escaped (`rlm::escape::text`): the
+/// answer, the output and the errors may quote the input or a model.
 ///
 /// Fails when standard output cannot be written (a full disk, a closed
 /// pipe), where `println!` would panic; standard error is still written.
 fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Result<()> {
     let text = matches!(format, OutputFormat::Text);
     if let Some(printed) = result.final_output.as_deref().filter(|_| text && !quiet) {
-        eprint!("rlm: the submitting cell printed:\n{printed}");
-        if !printed.ends_with('\n') {
-            eprintln!();
-        }
+        super::eprint_text(&format!(
+            "rlm: the submitting cell printed:\n{}",
+            printed.strip_suffix('\n').unwrap_or(printed)
+        ));
     }
     let answer = match format {
         OutputFormat::Json => {
@@ -180,7 +182,14 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
         }
         OutputFormat::Text => result.answer_text.clone(),
     };
-    let printed = answer.map_or(Ok(()), |text| super::write_stdout(&format!("{text}\n")));
+    let printed = answer.map_or(Ok(()), |answer| {
+        let answer = format!("{answer}\n");
+        if text {
+            super::write_text(&answer)
+        } else {
+            super::write_stdout(&answer)
+        }
+    });
     if text && !quiet {
         let kind = match result.answer_kind {
             Some(rlm::driver::AnswerKind::Prose) => {
@@ -202,10 +211,10 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
         );
     }
     if let Some(e) = &result.error {
-        eprintln!("rlm: {e}");
+        super::eprint_text(&format!("rlm: {e}"));
     }
     if let Some(e) = &result.trace_error {
-        eprintln!("rlm: warning: {e}");
+        super::eprint_text(&format!("rlm: warning: {e}"));
     }
     Ok(printed?)
 }

@@ -10,12 +10,13 @@ use std::path::PathBuf;
 pub enum Error {
     /// A path given by the user does not exist.
     #[error(
-        "no such file or directory: {path} (check the path, or pass `-` to read standard input)"
+        "no such file or directory: {} (check the path, or pass `-` to read standard input)",
+        shown(.path)
     )]
     NotFound { path: PathBuf },
 
     /// A file or directory exists but could not be read or mapped.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", shown(.path))]
     Io {
         path: PathBuf,
         #[source]
@@ -43,12 +44,18 @@ pub enum Error {
     Interrupted(String),
 
     /// A context file changed on disk after it was opened.
-    #[error("context file {path} changed on disk after it was opened ({what}); re-open the context, or use snapshot mode to copy it into memory")]
+    #[error("context file {} changed on disk after it was opened ({what}); re-open the context, or use snapshot mode to copy it into memory", shown(.path))]
     ContextChanged { path: PathBuf, what: String },
 }
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A path as one line: control characters in file names are escaped, so a
+/// name cannot forge a line of a message.
+fn shown(path: &std::path::Path) -> String {
+    crate::escape::line(&path.to_string_lossy()).into_owned()
+}
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {

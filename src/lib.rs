@@ -36,6 +36,7 @@ pub mod alloc;
 mod chunk;
 pub mod context;
 mod error;
+pub mod escape;
 mod interrupt;
 pub mod search;
 pub mod text;

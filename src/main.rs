@@ -311,11 +311,11 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Some(_) => {
-                eprintln!("rlm: error: {e:#}");
+                eprint_text(&format!("rlm: error: {e:#}"));
                 ExitCode::from(1)
             }
             None => {
-                eprintln!("rlm: error: {e:#}");
+                eprint_text(&format!("rlm: error: {e:#}"));
                 ExitCode::from(2)
             }
         },
@@ -327,8 +327,23 @@ fn main() -> ExitCode {
 #[error("writing to standard output: {0}")]
 pub(crate) struct StdoutError(std::io::Error);
 
+/// Writes text meant for a person to standard output: control characters
+/// (which could come from the input or a model) are escaped, whether
+/// standard output is a terminal or a pipe (`rlm::escape::text`). Text
+/// mode is for reading; `--output json` is the exact channel.
+pub(crate) fn write_text(text: &str) -> Result<(), StdoutError> {
+    write_stdout(&rlm::escape::text(text))
+}
+
+/// Writes a line to standard error with control characters escaped: every
+/// message may quote a file name, the input, a model or a script.
+pub(crate) fn eprint_text(line: &str) {
+    eprintln!("{}", rlm::escape::text(line));
+}
+
 /// Writes `text` to standard output and flushes it; unlike `print!`, a
-/// failure is an error rather than a panic.
+/// failure is an error rather than a panic. Writes it as it is: text for
+/// a person goes through [`write_text`].
 pub(crate) fn write_stdout(text: &str) -> Result<(), StdoutError> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
@@ -351,7 +366,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let json = serde_json::to_string_pretty(&stats).context("serializing stats")?;
                 write_stdout(&format!("{json}\n"))?;
             } else {
-                write_stdout(&stats.render())?;
+                write_text(&stats.render())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -441,7 +456,9 @@ fn exec(
     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
     let past_deadline = move || {
         (Instant::now() >= deadline).then(|| {
-            format!("the script ran past --timeout {timeout}s (time waiting on sub-models included)")
+            format!(
+                "the script ran past --timeout {timeout}s (time waiting on sub-models included)"
+            )
         })
     };
     let mut builder = SessionBuilder::new()
@@ -467,16 +484,16 @@ fn exec(
     match format {
         OutputFormat::Text => {
             if outcome.output != rlm::dsl::NO_OUTPUT {
-                write_stdout(&outcome.output)?;
+                write_text(&outcome.output)?;
             }
             if let Some(answer) = &outcome.submitted {
-                write_stdout(&format!("{}\n", answer.text))?;
+                write_text(&format!("{}\n", answer.text))?;
             }
             if let Some(ledger) = ledger
                 .as_ref()
                 .filter(|l| l.totals().calls + l.totals().errors > 0)
             {
-                eprintln!("{}", ledger.summary());
+                eprint_text(&ledger.summary());
             }
         }
         OutputFormat::Json => {
@@ -496,7 +513,7 @@ fn exec(
     }
     match &outcome.error {
         Some(e) => {
-            eprintln!("rlm: script error: {e}");
+            eprint_text(&format!("rlm: script error: {e}"));
             Ok(ExitCode::from(1))
         }
         None => Ok(ExitCode::SUCCESS),

@@ -80,8 +80,11 @@ impl ContextStats {
         })
     }
 
-    /// A human-readable report.
+    /// A human-readable report. Names, paths and reasons come from the
+    /// file system, so their control characters are escaped
+    /// ([`crate::escape::line()`]): one entry is one line.
     pub fn render(&self) -> String {
+        use crate::escape::line;
         use std::fmt::Write;
         let mut out = String::new();
         let _ = writeln!(
@@ -105,14 +108,14 @@ impl ContextStats {
                     "  {:>10}  {:>9} lines  {}",
                     human_bytes(d.bytes),
                     d.lines,
-                    d.name
+                    line(&d.name)
                 );
             }
         }
         if !self.skipped.is_empty() {
             let _ = writeln!(out, "skipped {} file(s):", self.skipped.len());
             for s in &self.skipped {
-                let _ = writeln!(out, "  {}: {}", s.path, s.reason);
+                let _ = writeln!(out, "  {}: {}", line(&s.path), line(&s.reason));
             }
         }
         out

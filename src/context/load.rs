@@ -320,13 +320,15 @@ fn layout(inputs: Vec<Input>, skipped: Vec<Skipped>) -> Context {
     // The partial last line of the previous document, for the next header.
     let mut carried: Vec<u8> = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
+        // Escaped, so that a newline in a file name cannot forge a header.
+        let name = crate::escape::line(&input.name).into_owned();
         if headers {
             let mut header = std::mem::take(&mut carried);
             let header_start = pos - header.len();
             if !ends_in_newline {
                 header.push(b'\n');
             }
-            header.extend_from_slice(format!("==> {} <==\n", input.name).as_bytes());
+            header.extend_from_slice(format!("==> {name} <==\n").as_bytes());
             pos = header_start + header.len();
             segments.push(Segment::new(header_start, Arc::new(header)));
         }
@@ -336,7 +338,7 @@ fn layout(inputs: Vec<Input>, skipped: Vec<Skipped>) -> Context {
             ends_in_newline = data[len - 1] == b'\n';
         }
         documents.push(Document {
-            name: input.name,
+            name,
             start: pos,
             end: pos + len,
             path: input.path,

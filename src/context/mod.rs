@@ -3,8 +3,10 @@
 //! Files are memory-mapped, never read eagerly, so opening a 40 GB log costs
 //! a few system calls. Several files are laid end to end as one text, each
 //! preceded by a header line `==> name <==` so that both a script and a
-//! model can see where a document starts. A single file or stdin gets no
-//! header: the context is exactly its bytes.
+//! model can see where a document starts; control characters in names are
+//! escaped ([`crate::escape::line()`]), so a file name cannot forge a
+//! header. A single file or stdin gets no header: the context is exactly
+//! its bytes.
 
 mod load;
 pub(crate) mod store;
@@ -22,7 +24,8 @@ pub use load::ContextBuilder;
 /// One input document within a context.
 #[derive(Debug, Clone)]
 pub struct Document {
-    /// The document's name: its path relative to the argument that named it.
+    /// The document's name: its path relative to the argument that named
+    /// it, with control characters escaped (a newline becomes `\n`).
     pub name: String,
     /// Global byte offset of the document's first content byte (after its header).
     pub start: usize,
