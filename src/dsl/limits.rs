@@ -77,15 +77,52 @@ impl Limits {
     /// is as deep as the chain, which the operation limit bounds at a few
     /// million links. The stack is reserved address space; only the pages a
     /// cell touches are ever committed.
+    ///
+    /// Reserved space still counts against an address-space limit
+    /// (`RLIMIT_AS`, and `RLIMIT_DATA`, which thread stacks count against
+    /// too), and cells run side by side: a run's root cell waits in
+    /// `rlm_batch` while up to `--concurrency` children (16 by default) run
+    /// theirs. Under such a limit the stack is therefore at most 1/64 of
+    /// it, so that the root and 16 children take about a quarter (at 4 GiB
+    /// each, 8 children under an 8 GiB limit all failed to start). It is
+    /// never less than call depth needs. The cost is depth: under an 8 GiB
+    /// limit (128 MiB stacks) a chain of 500,000 closures still drops,
+    /// 700,000 overflows the stack, where 4 GiB held over 3,000,000. Where
+    /// even the size wanted cannot be reserved (strict overcommit on a
+    /// small machine), it falls back to what call depth needs.
     pub(crate) fn stack_bytes(&self) -> usize {
+        /// The lowest of the address-space and data limits, if any is set.
+        #[cfg(unix)]
+        fn reservation_limit() -> Option<usize> {
+            [libc::RLIMIT_AS, libc::RLIMIT_DATA]
+                .into_iter()
+                .filter_map(|resource| {
+                    let mut limit = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    // SAFETY: getrlimit writes one rlimit, owned by this frame.
+                    let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
+                    (ok && limit.rlim_cur != libc::RLIM_INFINITY)
+                        .then(|| usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
+                })
+                .min()
+        }
+        #[cfg(not(unix))]
+        fn reservation_limit() -> Option<usize> {
+            None
+        }
         let by_depth = (16 << 20) + self.max_call_depth * (64 << 10);
         let by_operations = usize::try_from(self.max_operations / 8)
             .unwrap_or(usize::MAX)
             .saturating_mul(640);
-        let wanted = by_depth.max(by_operations).min(4 << 30);
+        let mut wanted = by_depth.max(by_operations).min(4 << 30);
+        if let Some(limit) = reservation_limit() {
+            wanted = wanted.min(limit / 64).max(by_depth);
+        }
         // A machine with little memory and strict overcommit may refuse to
         // reserve that much; then fall back to what call depth needs.
-        if stack_reservable(wanted) {
+        if wanted == by_depth || stack_reservable(wanted) {
             wanted
         } else {
             by_depth
