@@ -51,7 +51,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let ctx = args.load.builder().open(&args.context)?;
+    let ctx = args.load.builder_within(timeout).open(&args.context)?;
 
     let runtime = super::runtime()?;
     let config = RunConfig {

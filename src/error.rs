@@ -46,6 +46,22 @@ pub enum Error {
     /// A context file changed on disk after it was opened.
     #[error("context file {} changed on disk after it was opened ({what}); re-open the context, or use snapshot mode to copy it into memory", shown(.path))]
     ContextChanged { path: PathBuf, what: String },
+
+    /// A stream (standard input, a FIFO) went on past the loader's limit.
+    #[error("{} is longer than the limit of {} for a stream; save it to a file and pass the file (files are mapped, not copied), or raise the limit (--max-stream-size)", shown(.path), human(*.limit))]
+    StreamTooLarge { path: PathBuf, limit: u64 },
+
+    /// A stream sent nothing for longer than the loader's read timeout.
+    #[error("no data from {} for {seconds} s: nothing is writing to it, or the writer stalled (--read-timeout sets the limit)", shown(.path))]
+    StreamStalled { path: PathBuf, seconds: f64 },
+
+    /// A path names a device or socket: something with no end or no bytes.
+    #[error("{} is a {kind}, not a file, directory or FIFO; pass `-` to read standard input, or pipe a bounded part of a device (`head -c 10M DEVICE | rlm ... -`)", shown(.path))]
+    NotAFile { path: PathBuf, kind: &'static str },
+
+    /// More large files than the system allows memory maps.
+    #[error("more than {limit} files over {} each: every one needs a memory map, and this system allows {limit} for them (half of vm.max_map_count); load fewer files at once, or raise vm.max_map_count", human(crate::context::READ_MAX as u64))]
+    TooManyMaps { limit: usize },
 }
 
 /// Shorthand for results of this crate.
@@ -55,6 +71,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// name cannot forge a line of a message.
 fn shown(path: &std::path::Path) -> String {
     crate::escape::line(&path.to_string_lossy()).into_owned()
+}
+
+fn human(bytes: u64) -> String {
+    crate::stats::human_bytes(usize::try_from(bytes).unwrap_or(usize::MAX))
 }
 
 impl Error {

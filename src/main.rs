@@ -71,6 +71,12 @@ pub(crate) struct LoadArgs {
     /// Copy the input into memory instead of mapping it (immune to files changing underneath).
     #[arg(long)]
     snapshot: bool,
+    /// Most bytes read from standard input or a FIFO (files are mapped, not read): e.g. 512M, 4G [default: 4G]
+    #[arg(long, value_parser = parse_size)]
+    max_stream_size: Option<u64>,
+    /// Seconds standard input or a FIFO may send nothing before loading fails [default: 60]
+    #[arg(long, value_parser = cli_values::seconds)]
+    read_timeout: Option<f64>,
 }
 
 impl LoadArgs {
@@ -84,7 +90,50 @@ impl LoadArgs {
             .hidden(self.hidden)
             .binary(self.binary)
             .snapshot(self.snapshot)
+            .max_stream_bytes(
+                self.max_stream_size
+                    .unwrap_or(rlm::context::DEFAULT_MAX_STREAM_BYTES),
+            )
+            .read_timeout(self.read_timeout())
     }
+
+    /// `--read-timeout`, range-checked by its parser.
+    fn read_timeout(&self) -> Duration {
+        self.read_timeout
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(rlm::context::DEFAULT_READ_TIMEOUT)
+    }
+
+    /// The loader of a command with a wall-clock limit: a stream waits for
+    /// data no longer than that either.
+    pub(crate) fn builder_within(&self, timeout: Option<Duration>) -> ContextBuilder {
+        let wait = self.read_timeout();
+        let wait = timeout
+            .filter(|t| !t.is_zero())
+            .map_or(wait, |t| t.min(wait));
+        self.builder().read_timeout(wait)
+    }
+}
+
+/// `4G`, `512M`, `64K` or a number of bytes (units are binary: K = 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let digits = lower.trim_end_matches('b').trim_end_matches('i');
+    let (number, shift) = match digits.char_indices().last() {
+        Some((i, 'k')) => (&digits[..i], 10),
+        Some((i, 'm')) => (&digits[..i], 20),
+        Some((i, 'g')) => (&digits[..i], 30),
+        Some((i, 't')) => (&digits[..i], 40),
+        _ => (digits, 0),
+    };
+    let bad =
+        || format!("{s:?} is not a size: write bytes, or a number with K, M, G or T (e.g. 512M)");
+    let n: u64 = number.trim().parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err("must be at least 1 byte".into());
+    }
+    n.checked_mul(1 << shift).ok_or_else(bad)
 }
 
 /// Model and provider options shared by every command that calls models.
@@ -303,6 +352,10 @@ fn main() -> ExitCode {
     avoid_huge_page_stalls();
     cli_sigbus::install();
     let cli = Cli::parse();
+    if let Err(e) = start_workers() {
+        eprint_text(&format!("rlm: error: {e:#}"));
+        return ExitCode::from(1);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => match e.downcast_ref::<StdoutError>() {
@@ -326,6 +379,17 @@ fn main() -> ExitCode {
 #[derive(Debug, thiserror::Error)]
 #[error("writing to standard output: {0}")]
 pub(crate) struct StdoutError(std::io::Error);
+
+/// Starts rayon's worker threads before anything is loaded. Started lazily,
+/// a worker that cannot be created (the address space or the kernel's
+/// maps used up) is a panic inside the first parallel scan; here it is an
+/// error, and once these threads run no later load can starve them.
+fn start_workers() -> anyhow::Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("rlm-scan-{i}"))
+        .build_global()
+        .context("starting the worker threads for parallel scans")
+}
 
 /// Writes text meant for a person to standard output: control characters
 /// (which could come from the input or a model) are escaped, whether
@@ -432,7 +496,9 @@ fn exec(
     );
     let code = read_script(script)?;
     let started = Instant::now();
-    let ctx = load.builder().open(paths)?;
+    let ctx = load
+        .builder_within(Duration::try_from_secs_f64(timeout).ok())
+        .open(paths)?;
     let load_s = started.elapsed().as_secs_f64();
     anyhow::ensure!(
         timeout > 0.0 && timeout.is_finite(),

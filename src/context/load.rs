@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use memmap2::{Advice, Mmap};
 
@@ -16,8 +17,42 @@ const SNIFF: usize = 8 << 10;
 /// Files up to this size get `madvise(WILLNEED)`: it roughly halves a cold
 /// first scan, but on files near the size of RAM it would evict everything else.
 const WILLNEED_MAX: u64 = 8 << 30;
+/// Files up to this size are read into memory instead of mapped. Below the
+/// allocator's own mapping threshold (128 KiB in glibc), so these buffers
+/// take no kernel map each either. Reading a small file costs no more
+/// than mapping it (open, fstat, read versus open, fstat, mmap, a fault).
+pub const READ_MAX: usize = 64 << 10;
+/// The default cap on a stream (standard input, a FIFO): 4 GiB.
+pub const DEFAULT_MAX_STREAM_BYTES: u64 = 4 << 30;
+/// How long a stream may send nothing before loading fails: 60 s.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// The kernel's default `vm.max_map_count`, where it cannot be read.
+const DEFAULT_MAX_MAP_COUNT: usize = 65_530;
+/// Bytes copied per read while spooling a stream.
+const SPOOL_BUFFER: usize = 256 << 10;
 
 /// Options for loading a context.
+///
+/// What each kind of path becomes, decided deliberately:
+///
+/// | path | loaded as |
+/// |---|---|
+/// | a regular file up to [`READ_MAX`] | read into memory (a map per small file would exhaust the kernel's map limit, `vm.max_map_count`, at ~65,000 files, and then every allocation and thread start fails) |
+/// | a larger regular file | memory-mapped; more than half of `vm.max_map_count` such files is an error, [`Error::TooManyMaps`] |
+/// | a directory | walked recursively, sorted; only regular files, and not binary or hidden ones unless asked |
+/// | a glob | its matching regular files, sorted |
+/// | `-`, when standard input is a regular file (`< file`) | mapped like a named file |
+/// | `-` otherwise, or a FIFO (`/dev/fd/N`, `<(cmd)`, `mkfifo`) | read as a stream |
+/// | a character or block device, or a socket | refused ([`Error::NotAFile`]): `/dev/zero` never ends, and a device is not a document |
+///
+/// A stream is spooled to an unlinked temporary file and mapped, so it
+/// never has to fit in memory, but it is capped at
+/// [`ContextBuilder::max_stream_bytes`] (default
+/// [`DEFAULT_MAX_STREAM_BYTES`]), so an endless one cannot fill the disk.
+/// A FIFO is opened without blocking, and a stream that sends nothing for
+/// [`ContextBuilder::read_timeout`] (default [`DEFAULT_READ_TIMEOUT`]) is
+/// an error, [`Error::StreamStalled`]: a FIFO nobody writes to cannot hang
+/// the process.
 ///
 /// ```no_run
 /// let ctx = rlm::ContextBuilder::new()
@@ -30,6 +65,11 @@ pub struct ContextBuilder {
     hidden: bool,
     binary: bool,
     snapshot: bool,
+    max_stream_bytes: u64,
+    read_timeout: Duration,
+    /// Files over [`READ_MAX`] that may be mapped; `None` derives it from
+    /// `vm.max_map_count`. Set directly only by tests.
+    map_budget: Option<usize>,
 }
 
 impl Default for ContextBuilder {
@@ -46,14 +86,41 @@ struct Input {
     stamp: Option<FileStamp>,
 }
 
+/// What loading has gathered so far.
+struct Loading {
+    inputs: Vec<Input>,
+    skipped: Vec<Skipped>,
+    /// Large files mapped (or, in snapshot mode, read into a buffer of their own).
+    maps: usize,
+    map_budget: usize,
+}
+
+impl Loading {
+    /// Counts one more large file against the map budget.
+    fn take_map(&mut self) -> Result<()> {
+        if self.maps >= self.map_budget {
+            return Err(Error::TooManyMaps {
+                limit: self.map_budget,
+            });
+        }
+        self.maps += 1;
+        Ok(())
+    }
+}
+
 impl ContextBuilder {
     /// Defaults: skip hidden entries and binary files inside directories and
-    /// globs, and memory-map files rather than copying them.
+    /// globs, memory-map large files rather than copying them, cap streams
+    /// at [`DEFAULT_MAX_STREAM_BYTES`] and wait [`DEFAULT_READ_TIMEOUT`] for
+    /// a stream's next bytes.
     pub fn new() -> ContextBuilder {
         ContextBuilder {
             hidden: false,
             binary: false,
             snapshot: false,
+            max_stream_bytes: DEFAULT_MAX_STREAM_BYTES,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            map_budget: None,
         }
     }
 
@@ -79,41 +146,90 @@ impl ContextBuilder {
         self
     }
 
+    /// The most bytes read from a stream (standard input, a FIFO); a longer
+    /// one is an error, [`Error::StreamTooLarge`], and its spool is freed.
+    /// Files are not streams and have no such limit.
+    pub fn max_stream_bytes(mut self, bytes: u64) -> Self {
+        self.max_stream_bytes = bytes;
+        self
+    }
+
+    /// How long a stream may send nothing (a FIFO no one opened for
+    /// writing, a stalled pipe) before loading fails with
+    /// [`Error::StreamStalled`]. Applies to standard input and FIFOs when
+    /// the reader can wait on them (Unix); not to [`ContextBuilder::read`].
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
     /// Opens each argument: a file, a directory (recursively, sorted), a glob,
-    /// or `-` for standard input.
+    /// or `-` for standard input. See [`ContextBuilder`] for what each kind
+    /// of path becomes.
     pub fn open<P: AsRef<Path>>(&self, args: &[P]) -> Result<Context> {
-        let mut inputs = Vec::new();
-        let mut skipped = Vec::new();
+        let mut loading = Loading {
+            inputs: Vec::new(),
+            skipped: Vec::new(),
+            maps: 0,
+            map_budget: self.map_budget.unwrap_or_else(map_budget),
+        };
         for arg in args {
-            self.expand(arg.as_ref(), &mut inputs, &mut skipped)?;
+            self.expand(arg.as_ref(), &mut loading)?;
         }
-        Ok(layout(inputs, skipped))
+        Ok(layout(loading.inputs, loading.skipped))
     }
 
     /// Reads a stream to its end and makes it a context of one document.
     ///
     /// The stream is spooled to an unlinked temporary file and mapped, so a
     /// huge pipe does not have to fit in RAM (unless snapshot mode is on).
+    /// It is capped at [`ContextBuilder::max_stream_bytes`].
     pub fn read(&self, name: &str, reader: impl Read) -> Result<Context> {
-        let input = self.spool(name, reader)?;
+        let input = self.spool(name, Path::new(name), reader)?;
         Ok(layout(vec![input], Vec::new()))
     }
 
-    fn spool(&self, name: &str, mut reader: impl Read) -> Result<Input> {
-        let io = |e| Error::io(name, e);
+    /// Copies a stream into a buffer or an unlinked temporary file, at most
+    /// `max_stream_bytes` of it. `shown` names it in errors.
+    fn spool(&self, name: &str, shown: &Path, reader: impl Read) -> Result<Input> {
+        let limit = self.max_stream_bytes;
+        let fail = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                Error::StreamStalled {
+                    path: shown.to_path_buf(),
+                    seconds: self.read_timeout.as_secs_f64(),
+                }
+            } else {
+                Error::io(shown, e)
+            }
+        };
+        let too_large = || Error::StreamTooLarge {
+            path: shown.to_path_buf(),
+            limit,
+        };
+        // One byte past the limit tells a stream of exactly `limit` bytes
+        // from a longer one.
+        let mut reader = reader.take(limit.saturating_add(1));
         let bytes: Bytes = if self.snapshot {
             let mut buf = Vec::new();
-            reader.read_to_end(&mut buf).map_err(io)?;
+            reader.read_to_end(&mut buf).map_err(fail)?;
+            if buf.len() as u64 > limit {
+                return Err(too_large());
+            }
             Arc::new(buf)
         } else {
-            let mut file = tempfile::tempfile().map_err(io)?;
-            let n = std::io::copy(&mut reader, &mut file).map_err(io)?;
-            file.flush().map_err(io)?;
+            let mut file = tempfile::tempfile().map_err(fail)?;
+            let n = copy(&mut reader, &mut file).map_err(fail)?;
+            if n > limit {
+                // Dropping the unlinked file gives its space back.
+                return Err(too_large());
+            }
+            file.flush().map_err(fail)?;
             if n == 0 {
                 Arc::new(Vec::<u8>::new())
             } else {
                 // SAFETY: the file is unlinked and private to this process.
-                Arc::new(unsafe { Mmap::map(&file) }.map_err(io)?)
+                Arc::new(unsafe { Mmap::map(&file) }.map_err(fail)?)
             }
         };
         Ok(Input {
@@ -124,31 +240,84 @@ impl ContextBuilder {
         })
     }
 
-    fn expand(
-        &self,
-        arg: &Path,
-        inputs: &mut Vec<Input>,
-        skipped: &mut Vec<Skipped>,
-    ) -> Result<()> {
+    fn expand(&self, arg: &Path, loading: &mut Loading) -> Result<()> {
         if arg.as_os_str() == "-" {
-            inputs.push(self.spool("<stdin>", std::io::stdin().lock())?);
+            let input = self.stdin(loading)?;
+            loading.inputs.push(input);
             return Ok(());
         }
         match std::fs::metadata(arg) {
-            Ok(meta) if meta.is_dir() => self.walk(arg, inputs, skipped),
+            Ok(meta) if meta.is_dir() => self.walk(arg, loading),
             Ok(_) => {
-                inputs.push(self.file(arg, display(arg))?);
+                let input = self.named(arg, display(arg), loading)?;
+                loading.inputs.push(input);
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_glob(arg) => {
-                self.glob(arg, inputs, skipped)
+                self.glob(arg, loading)
             }
             Err(e) => Err(Error::io(arg, e)),
         }
     }
 
-    fn walk(&self, dir: &Path, inputs: &mut Vec<Input>, skipped: &mut Vec<Skipped>) -> Result<()> {
-        let before = inputs.len() + skipped.len();
+    /// Standard input: mapped when it is a regular file read from its
+    /// start, a stream otherwise.
+    fn stdin(&self, loading: &mut Loading) -> Result<Input> {
+        const NAME: &str = "<stdin>";
+        let shown = Path::new("standard input");
+        #[cfg(unix)]
+        {
+            use std::io::Seek;
+            use std::os::fd::AsFd;
+            let fd = std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| Error::io(shown, e))?;
+            let mut file = File::from(fd);
+            let meta = file.metadata().map_err(|e| Error::io(shown, e))?;
+            if meta.is_file() && file.stream_position().is_ok_and(|p| p == 0) {
+                let input = self.regular(&file, &meta, shown, NAME.into(), loading)?;
+                // A file on standard input has no path to check again.
+                return Ok(Input {
+                    path: None,
+                    stamp: None,
+                    ..input
+                });
+            }
+            self.spool(NAME, shown, Waiting::new(file, self.read_timeout))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = loading;
+            self.spool(NAME, shown, std::io::stdin().lock())
+        }
+    }
+
+    /// A path named on the command line (not found by walking or globbing).
+    fn named(&self, path: &Path, name: String, loading: &mut Loading) -> Result<Input> {
+        let io = |e| Error::io(path, e);
+        let file = open_nonblocking(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_file() {
+            return self.regular(&file, &meta, path, name, loading);
+        }
+        match special_kind(&meta) {
+            Some(kind) => Err(Error::NotAFile {
+                path: path.to_path_buf(),
+                kind,
+            }),
+            None => {
+                // A FIFO (or another stream this platform has).
+                let file = blocking(file).map_err(io)?;
+                let mut input = self.spool(&name, path, Waiting::new(file, self.read_timeout))?;
+                input.path = Some(path.to_path_buf());
+                Ok(input)
+            }
+        }
+    }
+
+    fn walk(&self, dir: &Path, loading: &mut Loading) -> Result<()> {
+        let before = loading.inputs.len() + loading.skipped.len();
         let hidden = self.hidden;
         let walker = walkdir::WalkDir::new(dir)
             .sort_by_file_name()
@@ -161,7 +330,7 @@ impl ContextBuilder {
                     let path = e
                         .path()
                         .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
-                    skipped.push(Skipped {
+                    loading.skipped.push(Skipped {
                         path,
                         reason: e.to_string(),
                     });
@@ -172,22 +341,17 @@ impl ContextBuilder {
                 continue;
             }
             let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-            self.candidate(entry.path(), display(rel), inputs, skipped);
+            self.candidate(entry.path(), display(rel), loading)?;
         }
-        if inputs.len() + skipped.len() == before {
+        if loading.inputs.len() + loading.skipped.len() == before {
             return Err(Error::NoFiles {
-                what: format!("directory {}", dir.display()),
+                what: format!("directory {}", crate::escape::line(&display(dir))),
             });
         }
         Ok(())
     }
 
-    fn glob(
-        &self,
-        pattern: &Path,
-        inputs: &mut Vec<Input>,
-        skipped: &mut Vec<Skipped>,
-    ) -> Result<()> {
+    fn glob(&self, pattern: &Path, loading: &mut Loading) -> Result<()> {
         let text = pattern.to_string_lossy();
         let paths = glob::glob(&text).map_err(|e| Error::Glob {
             pattern: text.to_string(),
@@ -198,7 +362,7 @@ impl ContextBuilder {
             match p {
                 Ok(p) if p.is_file() => files.push(p),
                 Ok(_) => {}
-                Err(e) => skipped.push(Skipped {
+                Err(e) => loading.skipped.push(Skipped {
                     path: e.path().to_path_buf(),
                     reason: e.error().to_string(),
                 }),
@@ -212,70 +376,89 @@ impl ContextBuilder {
         }
         for f in files {
             let name = display(&f);
-            self.candidate(&f, name, inputs, skipped);
+            self.candidate(&f, name, loading)?;
         }
         Ok(())
     }
 
-    /// A file found by walking or globbing: loaded unless it is binary or unreadable.
-    fn candidate(
-        &self,
-        path: &Path,
-        name: String,
-        inputs: &mut Vec<Input>,
-        skipped: &mut Vec<Skipped>,
-    ) {
+    /// A file found by walking or globbing: loaded unless it is binary,
+    /// unreadable or no longer a regular file. Only running out of maps
+    /// stops the load.
+    fn candidate(&self, path: &Path, name: String, loading: &mut Loading) -> Result<()> {
+        let skip = |loading: &mut Loading, reason: String| {
+            loading.skipped.push(Skipped {
+                path: path.to_path_buf(),
+                reason,
+            });
+        };
+        let opened = open_nonblocking(path).and_then(|f| {
+            let meta = f.metadata()?;
+            Ok((f, meta))
+        });
+        let (file, meta) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                skip(loading, Error::io(path, e).to_string());
+                return Ok(());
+            }
+        };
+        if !meta.is_file() {
+            // Replaced by a FIFO or a device since the directory was read.
+            skip(loading, "not a regular file".into());
+            return Ok(());
+        }
         if !self.binary {
-            match looks_binary(path) {
-                Ok(false) => {}
-                Ok(true) => {
-                    skipped.push(Skipped {
-                        path: path.to_path_buf(),
-                        reason: "binary (NUL byte in the first 8 KiB)".into(),
-                    });
-                    return;
+            match head(&file) {
+                Ok(head) if is_binary(&head) => {
+                    skip(loading, "binary (NUL byte in the first 8 KiB)".into());
+                    return Ok(());
                 }
+                Ok(_) => {}
                 Err(e) => {
-                    skipped.push(Skipped {
-                        path: path.to_path_buf(),
-                        reason: e.to_string(),
-                    });
-                    return;
+                    skip(loading, Error::io(path, e).to_string());
+                    return Ok(());
                 }
             }
         }
-        match self.file(path, name) {
-            Ok(input) => inputs.push(input),
-            Err(e) => skipped.push(Skipped {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }),
+        match self.regular(&file, &meta, path, name, loading) {
+            Ok(input) => loading.inputs.push(input),
+            Err(e @ Error::TooManyMaps { .. }) => return Err(e),
+            Err(e) => skip(loading, e.to_string()),
         }
+        Ok(())
     }
 
-    fn file(&self, path: &Path, name: String) -> Result<Input> {
+    /// A regular file, read into memory or mapped.
+    fn regular(
+        &self,
+        file: &File,
+        meta: &std::fs::Metadata,
+        path: &Path,
+        name: String,
+        loading: &mut Loading,
+    ) -> Result<Input> {
         let io = |e| Error::io(path, e);
-        let file = File::open(path).map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        if !meta.is_file() {
-            // FIFOs, character devices and the like cannot be mapped.
-            let mut input = self.spool(&name, file)?;
-            input.path = Some(path.to_path_buf());
-            return Ok(input);
-        }
         let stamp = FileStamp {
             len: meta.len(),
             modified: meta.modified().ok(),
         };
-        let bytes: Bytes = if meta.len() == 0 {
-            Arc::new(Vec::<u8>::new())
-        } else if self.snapshot {
-            Arc::new(std::fs::read(path).map_err(io)?)
+        let small = meta.len() <= READ_MAX as u64;
+        let bytes: Bytes = if small || self.snapshot {
+            if !small {
+                // A buffer this large is a kernel map of its own too.
+                loading.take_map()?;
+            }
+            let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            // Only the size that was stamped: a file growing meanwhile is
+            // caught by `Context::check_unchanged`, not read without end.
+            file.take(meta.len()).read_to_end(&mut buf).map_err(io)?;
+            Arc::new(buf)
         } else {
+            loading.take_map()?;
             // SAFETY: the map is read-only. Another process truncating the
             // file would fault on access; `Context::check_unchanged` detects
             // that between steps and snapshot mode avoids it entirely.
-            let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+            let map = unsafe { Mmap::map(file) }.map_err(io)?;
             if meta.len() <= WILLNEED_MAX {
                 // Advice is a hint; failing to give it changes nothing.
                 let _ = map.advise(Advice::WillNeed);
@@ -377,16 +560,221 @@ fn is_glob(path: &Path) -> bool {
     path.to_string_lossy().contains(['*', '?', '['])
 }
 
-fn looks_binary(path: &Path) -> std::io::Result<bool> {
+fn is_binary(bytes: &[u8]) -> bool {
+    memchr::memchr(0, &bytes[..bytes.len().min(SNIFF)]).is_some()
+}
+
+/// The first [`SNIFF`] bytes of a file, read without moving its offset.
+fn head(file: &File) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0; SNIFF];
-    let mut file = File::open(path)?;
     let mut filled = 0;
     while filled < SNIFF {
-        let n = file.read(&mut buf[filled..])?;
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf[filled..], filled as u64)?;
+        #[cfg(not(unix))]
+        let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[filled..], filled as u64)?;
         if n == 0 {
             break;
         }
         filled += n;
     }
-    Ok(memchr::memchr(0, &buf[..filled]).is_some())
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Like `io::copy`, with a buffer large enough for fast pipes.
+fn copy(reader: &mut impl Read, writer: &mut impl Write) -> std::io::Result<u64> {
+    let mut buf = vec![0; SPOOL_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// Large files that may be mapped: half of `vm.max_map_count`, leaving
+/// the rest to thread stacks, the allocator and the script's large strings.
+fn map_budget() -> usize {
+    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(DEFAULT_MAX_MAP_COUNT);
+    max / 2
+}
+
+/// Opens for reading without waiting: opening a FIFO with no writer would
+/// otherwise block until one comes, perhaps forever.
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path)
+}
+
+/// The file with `O_NONBLOCK` cleared: reads then wait for data (bounded
+/// by [`Waiting`]) instead of failing with `EAGAIN`.
+fn blocking(file: File) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: F_GETFL and F_SETFL on a descriptor this function owns.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(file)
+}
+
+/// What a path that is neither a file, a directory nor a FIFO is.
+fn special_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_char_device() {
+            return Some("character device");
+        }
+        if t.is_block_device() {
+            return Some("block device");
+        }
+        if t.is_socket() {
+            return Some("socket");
+        }
+        None
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+/// A stream whose every read waits at most `timeout` for data; past it the
+/// read fails with `TimedOut`. It polls before reading, so standard input
+/// is never switched to non-blocking mode (which would leak to the shell
+/// sharing it).
+struct Waiting {
+    file: File,
+    #[cfg_attr(not(unix), allow(dead_code))]
+    timeout: Duration,
+}
+
+impl Waiting {
+    fn new(file: File, timeout: Duration) -> Waiting {
+        Waiting { file, timeout }
+    }
+
+    #[cfg(unix)]
+    fn wait(&self) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let deadline = std::time::Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+            let mut fd = libc::pollfd {
+                fd: self.file.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, owned by this frame.
+            match unsafe { libc::poll(&mut fd, 1, ms) } {
+                // Readable, at its end, or in error: the read says which.
+                n if n > 0 => return Ok(()),
+                0 => continue,
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Read for Waiting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        self.wait()?;
+        self.file.read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn large_files(dir: &Path, count: usize) {
+        for i in 0..count {
+            std::fs::write(dir.join(format!("big{i}.txt")), vec![b'x'; READ_MAX + 1]).unwrap();
+        }
+    }
+
+    #[test]
+    fn more_large_files_than_the_map_budget_is_an_error_naming_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        large_files(dir.path(), 3);
+        std::fs::write(dir.path().join("small.txt"), "small\n").unwrap();
+        for snapshot in [false, true] {
+            let tight = ContextBuilder {
+                map_budget: Some(2),
+                ..ContextBuilder::new().snapshot(snapshot)
+            };
+            let err = tight.open(&[dir.path()]).unwrap_err();
+            assert!(matches!(err, Error::TooManyMaps { limit: 2 }), "{err}");
+            assert!(err.to_string().contains("vm.max_map_count"), "{err}");
+            // Small files take no map: three large ones fit a budget of three.
+            let enough = ContextBuilder {
+                map_budget: Some(3),
+                ..tight
+            };
+            assert_eq!(enough.open(&[dir.path()]).unwrap().document_info().len(), 4);
+        }
+    }
+
+    #[test]
+    fn a_stream_longer_than_the_cap_is_refused_and_one_of_the_cap_is_kept() {
+        for snapshot in [false, true] {
+            let capped = ContextBuilder::new()
+                .snapshot(snapshot)
+                .max_stream_bytes(10);
+            let ctx = capped.read("pipe", &b"0123456789"[..]).unwrap();
+            assert_eq!(ctx.len(), 10);
+            let err = capped.read("pipe", &b"0123456789!"[..]).unwrap_err();
+            assert!(
+                matches!(err, Error::StreamTooLarge { limit: 10, .. }),
+                "{err}"
+            );
+            assert!(
+                err.to_string()
+                    .starts_with("pipe is longer than the limit of 10 B"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_name_with_a_newline_gets_a_one_line_header() {
+        let ctx = Context::from_documents([
+            ("a\n==> b <==".to_string(), b"one\n".to_vec()),
+            ("c".to_string(), b"two\n".to_vec()),
+        ]);
+        assert_eq!(
+            ctx.text().to_string(),
+            "==> a\\n==> b <== <==\none\n==> c <==\ntwo\n"
+        );
+        assert_eq!(ctx.document_info()[0].name, "a\\n==> b <==");
+    }
 }

@@ -1,12 +1,14 @@
 //! Loading input into a [`Context`]: files, directories, globs and stdin.
 //!
 //! Files are memory-mapped, never read eagerly, so opening a 40 GB log costs
-//! a few system calls. Several files are laid end to end as one text, each
-//! preceded by a header line `==> name <==` so that both a script and a
-//! model can see where a document starts; control characters in names are
-//! escaped ([`crate::escape::line()`]), so a file name cannot forge a
-//! header. A single file or stdin gets no header: the context is exactly
-//! its bytes.
+//! a few system calls; only files up to 64 KiB are read, so that a
+//! directory of 100,000 small files does not take 100,000 kernel maps (see
+//! [`ContextBuilder`] for what each kind of path becomes, streams included).
+//! Several files are laid end to end as one text, each preceded by a header
+//! line `==> name <==` so that both a script and a model can see where a
+//! document starts; control characters in names are escaped
+//! ([`crate::escape::line()`]), so a file name cannot forge a header. A
+//! single file or stdin gets no header: the context is exactly its bytes.
 
 mod load;
 pub(crate) mod store;
@@ -19,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::text::Text;
 use store::Store;
 
-pub use load::ContextBuilder;
+pub use load::{ContextBuilder, DEFAULT_MAX_STREAM_BYTES, DEFAULT_READ_TIMEOUT, READ_MAX};
 
 /// One input document within a context.
 #[derive(Debug, Clone)]
