@@ -227,7 +227,7 @@ fn run_rlm(
                 task: i,
                 method: "rlm",
                 score: answer.as_deref().map_or(0.0, |a| eval::score(t, a)),
-                cost_usd: r.map_or(Some(0.0), |r| all_priced(&r.usage).then_some(r.cost_usd)),
+                cost_usd: r.map_or(Some(0.0), |r| r.cost_usd.filter(|_| all_priced(&r.usage))),
                 wall_s: r.map_or(0.0, |r| r.wall_s),
                 calls,
                 truncated: false,

@@ -146,4 +146,8 @@ fn rlm_batch_with_an_unpriced_model_reports_its_cost_as_unknown_in_the_summary()
     assert_eq!(exit, 0, "stdout: {stdout}\nstderr: {stderr}");
     assert!(stderr.contains("no price known"), "{stderr}");
     no_dollar_zero(&stderr);
+    // The result line says unknown too, not 0.0.
+    let results = common::jsonl(&out);
+    assert_eq!(results.len(), 1);
+    assert!(results[0]["cost_usd"].is_null(), "{}", results[0]);
 }

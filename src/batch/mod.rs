@@ -359,6 +359,7 @@ impl BatchRunner {
         let result = rlm.run(&task.query, &ctx);
         lock(&self.running).remove(&task.id);
         self.router.remove(&task.id);
+        let cost_usd = result.cost();
         ResultLine {
             id: task.id.clone(),
             answer: result.answer,
@@ -369,7 +370,7 @@ impl BatchRunner {
                 .and_then(|v| v.as_str().map(str::to_string)),
             iterations: result.iterations,
             usage: serde_json::to_value(&result.usage).unwrap_or_default(),
-            cost_usd: result.cost_usd,
+            cost_usd,
             wall_s: result.wall_s,
             error: result.error,
             trace_error: result.trace_error,
@@ -387,7 +388,7 @@ fn not_run(task: &Task, status: &str, error: String, started: Instant) -> Result
         answer_kind: None,
         iterations: 0,
         usage: serde_json::json!({}),
-        cost_usd: 0.0,
+        cost_usd: Some(0.0),
         wall_s: started.elapsed().as_secs_f64(),
         error: Some(error),
         trace_error: None,

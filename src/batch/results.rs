@@ -20,7 +20,9 @@ pub struct ResultLine {
     pub iterations: usize,
     /// Usage per model for this task.
     pub usage: serde_json::Value,
-    pub cost_usd: f64,
+    /// Dollars spent, or `None` (JSON `null`) when a model that was used has
+    /// no known price: unknown is not zero.
+    pub cost_usd: Option<f64>,
     pub wall_s: f64,
     pub error: Option<String>,
     /// Set when the task's trace (`--trace-dir`) could not be fully written.
