@@ -50,6 +50,10 @@ pub(crate) struct BatchArgs {
     /// Time limit of one code cell, in seconds.
     #[arg(long, default_value_t = 120.0, value_parser = super::cli_values::seconds)]
     pub(crate) cell_timeout: f64,
+    /// Memory one script session may hold, all its values together: e.g. 512M, 4G [default: 1G]
+    #[arg(long, value_parser = super::cli_values::memory_bytes)]
+    pub(crate) max_memory: Option<usize>,
+
     /// No progress bar.
     #[arg(long)]
     pub(crate) quiet: bool,
@@ -105,6 +109,9 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         timeout: args.task_timeout.map(Duration::from_secs_f64),
         limits: Limits {
             cell_timeout: Duration::from_secs_f64(args.cell_timeout),
+            max_memory_bytes: args
+                .max_memory
+                .unwrap_or(Limits::default().max_memory_bytes),
             ..Limits::default()
         },
         sub_context_tokens: settings.sub_context_tokens,

@@ -62,6 +62,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         timeout,
         limits: Limits {
             cell_timeout: Duration::from_secs_f64(args.cell_timeout),
+            max_memory_bytes: args
+                .max_memory
+                .unwrap_or(Limits::default().max_memory_bytes),
             ..Limits::default()
         },
         sub_context_tokens: settings.sub_context_tokens,

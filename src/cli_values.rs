@@ -106,3 +106,24 @@ mod tests {
         }
     }
 }
+
+/// A session's memory limit: bytes, or a number with K, M, G or T (binary
+/// units), from 16 MiB to 1 TiB.
+pub(crate) fn memory_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches('b').trim_end_matches('i');
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k')) => (&t[..i], 10),
+        Some((i, 'm')) => (&t[..i], 20),
+        Some((i, 'g')) => (&t[..i], 30),
+        Some((i, 't')) => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    let range = "must be from 16M to 1T (bytes, or a number with K, M, G or T)";
+    let n: u64 = digits.trim().parse().map_err(|_| range.to_string())?;
+    let bytes = n.checked_mul(1 << shift).ok_or_else(|| range.to_string())?;
+    if !((16 << 20)..=(1 << 40)).contains(&bytes) {
+        return Err(range.into());
+    }
+    usize::try_from(bytes).map_err(|_| range.to_string())
+}

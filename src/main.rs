@@ -266,6 +266,9 @@ pub(crate) struct ExecArgs {
     /// Operation limit for the script (1 or more).
     #[arg(long, value_parser = cli_values::operations)]
     max_operations: Option<u64>,
+    /// Memory one script session may hold, all its values together: e.g. 512M, 4G [default: 1G]
+    #[arg(long, value_parser = cli_values::memory_bytes)]
+    max_memory: Option<usize>,
     #[command(flatten)]
     load: LoadArgs,
     #[command(flatten)]
@@ -326,6 +329,10 @@ pub(crate) struct RunArgs {
     /// Time limit of one code cell, in seconds (waiting on sub-models does not count).
     #[arg(long, default_value_t = 120.0, value_parser = cli_values::seconds)]
     cell_timeout: f64,
+    /// Memory one script session may hold, all its values together: e.g. 512M, 4G [default: 1G]
+    #[arg(long, value_parser = cli_values::memory_bytes)]
+    pub(crate) max_memory: Option<usize>,
+
     /// Root model max_tokens per turn.
     #[arg(long)]
     root_max_tokens: Option<u32>,
@@ -445,6 +452,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 output,
                 timeout,
                 max_operations,
+                max_memory,
                 load,
                 models,
             } = *args;
@@ -453,6 +461,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format: output,
                 timeout,
                 max_operations,
+                max_memory,
             };
             exec(&script, &context, opts, &load, &models)
         }
@@ -474,6 +483,7 @@ struct ExecOptions {
     format: OutputFormat,
     timeout: f64,
     max_operations: Option<u64>,
+    max_memory: Option<usize>,
 }
 
 fn exec(
@@ -488,6 +498,7 @@ fn exec(
         format,
         timeout,
         max_operations,
+        max_memory,
     } = opts;
     let settings = model_args.settings()?;
     anyhow::ensure!(
@@ -512,6 +523,9 @@ fn exec(
     };
     if let Some(ops) = max_operations {
         limits.max_operations = ops;
+    }
+    if let Some(bytes) = max_memory {
+        limits.max_memory_bytes = bytes;
     }
     let models = match &settings.sub_model {
         Some(_) => Some(Models::new(&settings)?),

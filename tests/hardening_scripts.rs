@@ -261,3 +261,31 @@ fn exec_timeout_bounds_a_batch_of_slow_sub_calls() {
     let sent = server.requests().len();
     assert!(sent < 2000, "{sent} calls were sent after the deadline");
 }
+
+#[test]
+fn max_memory_sets_the_session_limit_and_is_range_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("c.txt");
+    std::fs::write(&ctx, "x\n").unwrap();
+    let file = dir.path().join("s.rhai");
+    std::fs::write(&file, "let s = \"x\"; for i in 0..20 { s += s; } let a = []; for i in 0..100 { a.push(s + i); } print(a.len());").unwrap();
+    let run = |flag: &str| {
+        output(
+            rlm(dir.path())
+                .args(["exec", "--max-memory", flag])
+                .arg(&file)
+                .arg("--context")
+                .arg(&ctx),
+        )
+    };
+    let (code, _, stderr) = run("64M");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("memory limit of 64.0 MiB"), "{stderr}");
+    let (code, stdout, stderr) = run("2G");
+    assert_eq!((code, stdout.trim()), (0, "100"), "{stderr}");
+    for bad in ["0", "1k", "nope", "2T", "5.5G"] {
+        let (code, _, stderr) = run(bad);
+        assert_eq!(code, 2, "{bad}: {stderr}");
+        assert!(stderr.contains("--max-memory"), "{bad}: {stderr}");
+    }
+}
