@@ -77,6 +77,27 @@ fn whole(s: &str) -> Result<usize, String> {
         .map_err(|_| format!("{s:?} is not a whole number, 0 or more"))
 }
 
+/// A session's memory limit: bytes, or a number with K, M, G or T (binary
+/// units), from 16 MiB to 1 TiB.
+pub(crate) fn memory_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches('b').trim_end_matches('i');
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k')) => (&t[..i], 10),
+        Some((i, 'm')) => (&t[..i], 20),
+        Some((i, 'g')) => (&t[..i], 30),
+        Some((i, 't')) => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    let range = "must be from 16M to 1T (bytes, or a number with K, M, G or T)";
+    let n: u64 = digits.trim().parse().map_err(|_| range.to_string())?;
+    let bytes = n.checked_mul(1 << shift).ok_or_else(|| range.to_string())?;
+    if !((16 << 20)..=(1 << 40)).contains(&bytes) {
+        return Err(range.into());
+    }
+    usize::try_from(bytes).map_err(|_| range.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,25 +126,14 @@ mod tests {
             assert!(response_bytes(bad).is_err(), "{bad}");
         }
     }
-}
 
-/// A session's memory limit: bytes, or a number with K, M, G or T (binary
-/// units), from 16 MiB to 1 TiB.
-pub(crate) fn memory_bytes(s: &str) -> Result<usize, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.trim_end_matches('b').trim_end_matches('i');
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, 'k')) => (&t[..i], 10),
-        Some((i, 'm')) => (&t[..i], 20),
-        Some((i, 'g')) => (&t[..i], 30),
-        Some((i, 't')) => (&t[..i], 40),
-        _ => (t, 0),
-    };
-    let range = "must be from 16M to 1T (bytes, or a number with K, M, G or T)";
-    let n: u64 = digits.trim().parse().map_err(|_| range.to_string())?;
-    let bytes = n.checked_mul(1 << shift).ok_or_else(|| range.to_string())?;
-    if !((16 << 20)..=(1 << 40)).contains(&bytes) {
-        return Err(range.into());
+    #[test]
+    fn memory_limits_take_binary_units_within_range() {
+        assert_eq!(memory_bytes("64M"), Ok(64 << 20));
+        assert_eq!(memory_bytes("1g"), Ok(1 << 30));
+        assert_eq!(memory_bytes("1TiB"), Ok(1 << 40));
+        for bad in ["0", "1K", "15M", "2T", "x", "", "1.5G"] {
+            assert!(memory_bytes(bad).is_err(), "{bad}");
+        }
     }
-    usize::try_from(bytes).map_err(|_| range.to_string())
 }
