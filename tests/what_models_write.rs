@@ -578,3 +578,22 @@ fn an_oversized_cell_or_a_long_line_gets_a_short_error() {
     // The session is fine afterwards.
     assert_eq!(ok(&mut s, "print(1);"), "1\n");
 }
+
+#[test]
+fn split_on_refuses_a_split_over_the_limit_instead_of_cutting_it_short() {
+    let limits = Limits {
+        max_array_len: 100,
+        ..Limits::default()
+    };
+    let text = format!("{}{}\nend\n", "a.b\n".repeat(1000), "x".repeat(5000));
+    let mut s = SessionBuilder::new()
+        .limits(limits)
+        .build(&Context::from_string("t", &text));
+    let err = fails(&mut s, "print(context.split_on(\".\").len());");
+    assert!(err.contains("array limit of 100"), "{err}");
+    // Touching separators are one: 5,000 x's in a row do not count as 5,000.
+    assert_eq!(
+        ok(&mut s, "print(context.slice(4000).split_on(\"x\").len());"),
+        "1\n"
+    );
+}

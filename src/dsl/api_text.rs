@@ -558,9 +558,13 @@ fn register_chunking(engine: &mut Engine, max_array: usize, budget: &Budget) {
         // At most one piece past the limit is ever made: 200 million
         // single-byte pieces of a 1 GiB text would take 8 GB to hold.
         let pieces = t
-            .split_on_at_most(arg(&re)?.as_str(), max_array.saturating_add(1))
-            .map_err(lib_error)?;
-        check_len(pieces.len(), max_array, "split_on()", instead)?;
+            .split_on_at_most(arg(&re)?.as_str(), max_array)
+            .map_err(lib_error)?
+            .ok_or_else(|| {
+                script_error(format!(
+                    "split_on() would return more than the array limit of {max_array} items; {instead}"
+                ))
+            })?;
         b.allow("split_on()", 0, pieces.len().saturating_mul(VIEW_ITEM), instead)?;
         Ok(views(pieces))
     });

@@ -280,44 +280,66 @@ impl Text {
     /// pieces and empty separators are skipped, so the result never holds
     /// `""`. Cost: O(n), parallel.
     pub fn split_on(&self, pattern: impl IntoPattern) -> Result<Vec<Text>> {
-        self.split_on_at_most(pattern, usize::MAX)
+        Ok(self
+            .split_on_at_most(pattern, usize::MAX - 1)?
+            .unwrap_or_default())
     }
 
-    /// Like [`Text::split_on`], but stops after `limit` pieces, so a caller
-    /// with a size limit never holds more than one piece past it.
-    pub fn split_on_at_most(&self, pattern: impl IntoPattern, limit: usize) -> Result<Vec<Text>> {
+    /// Like [`Text::split_on`], but `None` as soon as the split could make
+    /// more than `limit` pieces (more than `limit` separators), so a caller
+    /// with a size limit never holds the whole split of a huge text.
+    pub fn split_on_at_most(
+        &self,
+        pattern: impl IntoPattern,
+        limit: usize,
+    ) -> Result<Option<Vec<Text>>> {
         let pattern = pattern.into_pattern()?;
         if pattern.crosses_lines && self.interrupt.is_some() {
             let interrupt = self.interrupt.clone();
             let pieces = self.detached(move |t| t.split_on_at_most(&pattern, limit))?;
             // The pieces were cut from an uninterruptible copy of the view.
-            return Ok(pieces
-                .into_iter()
-                .map(|p| p.with_interrupt(interrupt.clone()))
-                .collect());
+            return Ok(pieces.map(|pieces| {
+                pieces
+                    .into_iter()
+                    .map(|p| p.with_interrupt(interrupt.clone()))
+                    .collect()
+            }));
         }
         let re = &pattern.regex;
-        let seps = self.search_units(!pattern.crosses_lines, limit, |unit, left| {
-            re.find_iter(unit.bytes)
-                .filter(|m| !m.is_empty())
-                .take(left)
-                .map(|m| (unit.start + m.start(), unit.start + m.end()))
-                .collect()
-        })?;
+        // Touching separators are merged as they are found, so that the
+        // count of separators is the count of pieces (within one a unit):
+        // `split_on("x")` of a run of a million x's is one separator.
+        let seps = self.search_units(
+            !pattern.crosses_lines,
+            limit.saturating_add(1),
+            |unit, left| {
+                let mut spans: Vec<(usize, usize)> = Vec::new();
+                for m in re.find_iter(unit.bytes).filter(|m| !m.is_empty()) {
+                    let (s, e) = (unit.start + m.start(), unit.start + m.end());
+                    let full = spans.len() == left;
+                    match spans.last_mut() {
+                        Some(last) if last.1 == s => last.1 = e,
+                        _ if full => break,
+                        _ => spans.push((s, e)),
+                    }
+                }
+                spans
+            },
+        )?;
+        if seps.len() > limit {
+            return Ok(None);
+        }
         let mut pieces = Vec::with_capacity(seps.len() + 1);
         let mut at = self.start;
         for (s, e) in seps
             .into_iter()
             .chain(std::iter::once((self.end, self.end)))
         {
-            if pieces.len() >= limit {
-                break;
-            }
             if s > at {
                 pieces.push(self.view(at, s));
             }
             at = e;
         }
-        Ok(pieces)
+        Ok((pieces.len() <= limit).then_some(pieces))
     }
 }
