@@ -138,4 +138,26 @@ fn main() {
         peak_rss_kib(),
         peak_rss_kib().saturating_sub(rss0)
     );
+
+    // The large case: 10,000 calls at concurrency 256 (a regression in the
+    // limiter or the JoinSet window shows here first).
+    const LARGE: usize = 10_000;
+    const WIDE: usize = 256;
+    let mut s3 = loopback_session(&server, WIDE, runtime.handle(), &ctx);
+    let large =
+        format!("let a = llm_batch(range({LARGE}).map(|i| `question ${{i}}`)); print(a.len());");
+    let rss0 = peak_rss_kib();
+    let t0 = Instant::now();
+    let out = s3.run_cell(&large);
+    let wall = t0.elapsed();
+    assert_eq!(out.output.trim(), LARGE.to_string(), "{}", out.render());
+    let ideal = LATENCY * (LARGE.div_ceil(WIDE)) as u32;
+    println!(
+        "  {LARGE} calls at concurrency {WIDE}: wall {:.3} s, ideal {:.3} s, ratio {:.3}x, peak RSS {} KiB (+{} KiB)",
+        wall.as_secs_f64(),
+        ideal.as_secs_f64(),
+        wall.as_secs_f64() / ideal.as_secs_f64(),
+        peak_rss_kib(),
+        peak_rss_kib().saturating_sub(rss0)
+    );
 }

@@ -273,7 +273,8 @@ fn grep(
     opts.max = Some(
         requested
             .unwrap_or(max_array.saturating_add(1))
-            .min(max_array.saturating_add(1)),
+            .min(max_array.saturating_add(1))
+            .min(budget.items_left(MAP_ITEM).saturating_add(1)),
     );
     let hits = t.grep(re, &opts).map_err(lib_error)?;
     if requested.is_none() {
@@ -322,7 +323,8 @@ fn matches(
 ) -> Fallible<Array> {
     let cap = limit
         .unwrap_or(max_array.saturating_add(1))
-        .min(max_array.saturating_add(1));
+        .min(max_array.saturating_add(1))
+        .min(budget.items_left(MAP_ITEM).saturating_add(1));
     let found = t.matches(re, cap).map_err(lib_error)?;
     if limit.is_none() {
         check_capped(

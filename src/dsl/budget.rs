@@ -76,6 +76,16 @@ impl Budget {
         Ok(())
     }
 
+    /// How many result items of `each` bytes still fit the session's
+    /// memory, so a search can stop one past that instead of collecting
+    /// millions of matches only to refuse them.
+    pub(crate) fn items_left(&self, each: usize) -> usize {
+        match self.shared.memory_held() {
+            Some(held) => self.max_memory.saturating_sub(held) / each.max(1),
+            None => usize::MAX,
+        }
+    }
+
     /// Fails unless one string of `len` bytes may be made.
     pub(crate) fn allow_string(&self, what: &str, len: usize) -> Fallible<()> {
         if len > self.max_string {
