@@ -74,12 +74,12 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let (tasks, bad) = read_tasks(&args.tasks)
         .with_context(|| format!("reading tasks {}", args.tasks.display()))?;
     for b in &bad {
-        eprintln!(
+        super::eprint_text(&format!(
             "rlm: {}:{}: skipped: {}",
             args.tasks.display(),
             b.line,
             b.message
-        );
+        ));
     }
     let needs_model = tasks.iter().any(|t| t.model.is_none());
     anyhow::ensure!(
@@ -225,7 +225,7 @@ fn print_summary(s: &BatchSummary, cost: Option<f64>, bad_lines: usize, out: &Re
     } else {
         ""
     };
-    eprintln!(
+    super::eprint_text(&format!(
         "rlm batch: {} tasks: ran {} ({} submitted), {} already done, {} in other shards, {} bad lines; {:.1}s, {} tokens, {}{}",
         s.tasks,
         s.ran,
@@ -237,31 +237,31 @@ fn print_summary(s: &BatchSummary, cost: Option<f64>, bad_lines: usize, out: &Re
         s.input_tokens + s.output_tokens,
         cost_text(cost),
         stopped
-    );
+    ));
     for (reason, n) in &s.failures {
-        eprintln!("  {n:>6}  {reason}");
+        super::eprint_text(&format!("  {n:>6}  {reason}"));
     }
     if let Some((id, first)) = s.trace_errors.first() {
-        eprintln!(
+        super::eprint_text(&format!(
             "rlm: warning: {} task trace(s) are incomplete; the first, task {id}: {first}",
             s.trace_errors.len()
-        );
+        ));
     }
     if let Some(e) = &s.results_error {
-        eprintln!("rlm: error: {e}");
+        super::eprint_text(&format!("rlm: error: {e}"));
     }
     if !s.unwritten.is_empty() {
-        eprintln!(
+        super::eprint_text(&format!(
             "rlm: {} result(s) could not be written to {}; they follow on standard output",
             s.unwritten.len(),
             out.path().display()
-        );
+        ));
         // Standard output may be the same full disk; then say so rather than panic.
         let lines: String = s.unwritten.iter().map(|l| format!("{l}\n")).collect();
         if let Err(super::StdoutError(e)) = super::write_stdout(&lines) {
-            eprintln!(
+            super::eprint_text(&format!(
                 "rlm: error: writing those results to standard output: {e}; they are lost, re-run the same command once there is space"
-            );
+            ));
         }
     }
 }

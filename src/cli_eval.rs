@@ -142,7 +142,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         super::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
     } else {
-        super::write_stdout(&markdown(&rows))?;
+        super::write_text(&markdown(&rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }

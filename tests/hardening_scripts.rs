@@ -289,3 +289,38 @@ fn max_memory_sets_the_session_limit_and_is_range_checked() {
         assert!(stderr.contains("--max-memory"), "{bad}: {stderr}");
     }
 }
+
+#[test]
+fn paid_answers_that_together_pass_the_string_limit_are_all_kept() {
+    // 2,100 answers of 8,000 characters are 16.8 MB together, more than
+    // the 16 MiB string limit, which used to count them as one string and
+    // throw them all away with "Length of string exceeded".
+    let dir = tempfile::tempdir().unwrap();
+    let answer = "a".repeat(8000);
+    let server = rlm::testing::MockServer::start(move |_| {
+        rlm::testing::Reply::openai_text(&answer, 5, 2000)
+    });
+    let ctx = dir.path().join("c.txt");
+    std::fs::write(&ctx, "x\n").unwrap();
+    let file = dir.path().join("s.rhai");
+    std::fs::write(
+        &file,
+        "let a = llm_batch(range(2100).map(|i| `q ${i}`)); print(`${a.len()} ${sum(a.map(|x| x.len()))}`);",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = output(
+        rlm(dir.path())
+            .args([
+                "exec",
+                "--sub-model",
+                "gpt-5-mini",
+                "--base-url",
+                &server.openai_url(),
+            ])
+            .arg(&file)
+            .arg("--context")
+            .arg(&ctx),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "2100 16800000");
+}
