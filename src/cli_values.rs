@@ -46,23 +46,47 @@ pub(crate) fn operations(s: &str) -> Result<u64, String> {
     }
 }
 
-/// The largest response body read: bytes, or a number with K, M or G
-/// (binary units), from 1 KiB to 1 GiB.
-pub(crate) fn response_bytes(s: &str) -> Result<u64, String> {
+/// A size: bytes, or a number with K, M, G or T (binary units: K = 1024),
+/// with an optional `B` or `iB` (`512M`, `4GiB`, `64k`).
+pub(crate) fn size(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();
     let t = t.trim_end_matches('b').trim_end_matches('i');
     let (digits, shift) = match t.char_indices().last() {
         Some((i, 'k')) => (&t[..i], 10),
         Some((i, 'm')) => (&t[..i], 20),
         Some((i, 'g')) => (&t[..i], 30),
+        Some((i, 't')) => (&t[..i], 40),
         _ => (t, 0),
     };
-    let n: u64 = digits.trim().parse().map_err(|_| {
-        format!("{s:?} is not a size: write bytes, or a number with K, M or G (e.g. 16M)")
-    })?;
-    let bytes = n.saturating_mul(1 << shift);
+    let bad =
+        || format!("{s:?} is not a size: write bytes, or a number with K, M, G or T (e.g. 512M)");
+    let n: u64 = digits.trim().parse().map_err(|_| bad())?;
+    n.checked_mul(1 << shift).ok_or_else(bad)
+}
+
+/// A size of at least 1 byte.
+pub(crate) fn nonzero_size(s: &str) -> Result<u64, String> {
+    match size(s)? {
+        0 => Err("must be at least 1 byte".into()),
+        n => Ok(n),
+    }
+}
+
+/// The largest response body read, from 1 KiB to 1 GiB.
+pub(crate) fn response_bytes(s: &str) -> Result<u64, String> {
+    let bytes = size(s)?;
     config::response_bytes(bytes).map_err(|e| e.to_string())?;
     Ok(bytes)
+}
+
+/// A session's memory limit, from 16 MiB to 1 TiB.
+pub(crate) fn memory_bytes(s: &str) -> Result<usize, String> {
+    let range = "must be from 16M to 1T (bytes, or a number with K, M, G or T)";
+    let bytes = size(s).map_err(|_| range.to_string())?;
+    if !((16 << 20)..=(1 << 40)).contains(&bytes) {
+        return Err(range.into());
+    }
+    usize::try_from(bytes).map_err(|_| range.to_string())
 }
 
 fn number(s: &str) -> Result<f64, String> {
@@ -75,27 +99,6 @@ fn whole(s: &str) -> Result<usize, String> {
     s.trim()
         .parse::<usize>()
         .map_err(|_| format!("{s:?} is not a whole number, 0 or more"))
-}
-
-/// A session's memory limit: bytes, or a number with K, M, G or T (binary
-/// units), from 16 MiB to 1 TiB.
-pub(crate) fn memory_bytes(s: &str) -> Result<usize, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.trim_end_matches('b').trim_end_matches('i');
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, 'k')) => (&t[..i], 10),
-        Some((i, 'm')) => (&t[..i], 20),
-        Some((i, 'g')) => (&t[..i], 30),
-        Some((i, 't')) => (&t[..i], 40),
-        _ => (t, 0),
-    };
-    let range = "must be from 16M to 1T (bytes, or a number with K, M, G or T)";
-    let n: u64 = digits.trim().parse().map_err(|_| range.to_string())?;
-    let bytes = n.checked_mul(1 << shift).ok_or_else(|| range.to_string())?;
-    if !((16 << 20)..=(1 << 40)).contains(&bytes) {
-        return Err(range.into());
-    }
-    usize::try_from(bytes).map_err(|_| range.to_string())
 }
 
 #[cfg(test)]

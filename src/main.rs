@@ -72,7 +72,7 @@ pub(crate) struct LoadArgs {
     #[arg(long)]
     snapshot: bool,
     /// Most bytes read from standard input or a FIFO (files are mapped, not read): e.g. 512M, 4G [default: 4G]
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = cli_values::nonzero_size)]
     max_stream_size: Option<u64>,
     /// Seconds standard input or a FIFO may send nothing before loading fails [default: 60]
     #[arg(long, value_parser = cli_values::seconds)]
@@ -113,27 +113,6 @@ impl LoadArgs {
             .map_or(wait, |t| t.min(wait));
         self.builder().read_timeout(wait)
     }
-}
-
-/// `4G`, `512M`, `64K` or a number of bytes (units are binary: K = 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let digits = lower.trim_end_matches('b').trim_end_matches('i');
-    let (number, shift) = match digits.char_indices().last() {
-        Some((i, 'k')) => (&digits[..i], 10),
-        Some((i, 'm')) => (&digits[..i], 20),
-        Some((i, 'g')) => (&digits[..i], 30),
-        Some((i, 't')) => (&digits[..i], 40),
-        _ => (digits, 0),
-    };
-    let bad =
-        || format!("{s:?} is not a size: write bytes, or a number with K, M, G or T (e.g. 512M)");
-    let n: u64 = number.trim().parse().map_err(|_| bad())?;
-    if n == 0 {
-        return Err("must be at least 1 byte".into());
-    }
-    n.checked_mul(1 << shift).ok_or_else(bad)
 }
 
 /// Model and provider options shared by every command that calls models.

@@ -65,6 +65,16 @@ impl Request {
             .to_string()
     }
 
+    /// The first user message's text (a root turn's task), in either protocol.
+    pub fn first_user_message(&self) -> String {
+        self.json()["messages"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+            .to_string()
+    }
+
     /// The system prompt, in either protocol.
     pub fn system(&self) -> Option<String> {
         let json = self.json();

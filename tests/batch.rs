@@ -15,13 +15,7 @@ mod common;
 /// except for queries containing "FAIL", which the server refuses.
 fn server(delay: Duration) -> MockServer {
     MockServer::start(move |req| {
-        let json = req.json();
-        let first = json["messages"]
-            .as_array()
-            .and_then(|m| m.iter().find(|m| m["role"] == "user"))
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or("")
-            .to_string();
+        let first = req.first_user_message();
         if first.contains("FAIL") {
             return Reply::error(400, "this task is refused");
         }

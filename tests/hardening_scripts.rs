@@ -161,13 +161,7 @@ fn the_operation_limit_counts_callbacks_and_the_timeout_bounds_native_scans() {
 /// then submits the number of lines.
 fn deep_root() -> rlm::testing::MockServer {
     rlm::testing::MockServer::start(|req| {
-        let json = req.json();
-        let first = json["messages"]
-            .as_array()
-            .and_then(|m| m.iter().find(|m| m["role"] == "user"))
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or("")
-            .to_string();
+        let first = req.first_user_message();
         let turn = req.message_count().div_ceil(2);
         let code = if first.contains("deep") && turn == 1 {
             "let g = || 0; for i in 0..1000000 { let h = g; g = || h; } print(\"built\"); g"

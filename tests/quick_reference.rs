@@ -381,13 +381,7 @@ fn check_with_root(fixture: &Fixture, forms: &[&str]) -> Vec<Option<String>> {
         if !req.is_root_turn() {
             return sub_model(req);
         }
-        let json = req.json();
-        let first = json["messages"]
-            .as_array()
-            .and_then(|m| m.iter().find(|m| m["role"] == "user"))
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or("")
-            .to_string();
+        let first = req.first_user_message();
         let reply = if !first.starts_with(&format!("Question: {TOP}")) {
             "```rhai\nsubmit(\"child answer\");\n```".to_string()
         } else if req.message_count() == 1 {
