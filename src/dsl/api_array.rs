@@ -139,7 +139,7 @@ fn no_later(
 
 /// Registers a function that changes its receiver: such functions must
 /// not be pure, or Rhai would let them change a constant (`documents`).
-fn register_mutating<
+pub(crate) fn register_mutating<
     A: 'static,
     const N: usize,
     const X: bool,

@@ -9,109 +9,92 @@
 //! Rhai grows by at most the size of values a script already holds, which
 //! the memory limit bounds after each operation.
 
-use std::sync::Arc;
-
 use rhai::{Array, Blob, Dynamic, Engine, EvalAltResult, ImmutableString, Position, INT};
 
-use super::convert::{script_error, Fallible};
-use super::session::{mebibytes, Shared};
+use super::api_array::register_mutating;
+use super::budget::Budget;
+use super::convert::Fallible;
 use super::Limits;
 
-/// Fails unless `bytes` more fit the session's limits: its memory limit
-/// where the allocator counts, otherwise the per-type `cap` (Rhai's limit
-/// for this kind of value, in the units of `count`).
-fn room_for(
-    shared: &Shared,
-    limits: &Limits,
-    what: &str,
-    count: usize,
-    cap: usize,
-    bytes: usize,
-) -> Fallible<()> {
-    match shared.memory_held() {
-        Some(held) if held.saturating_add(bytes) > limits.max_memory_bytes => {
-            Err(script_error(format!(
-                "{what} of {count} would need about {}, past the session's memory limit of {}",
-                mebibytes(bytes),
-                mebibytes(limits.max_memory_bytes)
-            )))
-        }
-        // Rhai's own error, reported as every other size-limit error is.
-        None if count > cap => Err(EvalAltResult::ErrorDataTooLarge(
-            if what == "a string" {
-                "Length of string"
-            } else {
-                "Size of array/BLOB"
-            }
-            .into(),
-            Position::NONE,
-        )
-        .into()),
-        _ => Ok(()),
+/// Fails unless `bytes` more fit the session: its memory limit where the
+/// allocator counts (the same check as every native result's), otherwise
+/// the per-type `cap` (Rhai's limit for this kind of value, in the units
+/// of `count`), reported as Rhai reports its own size-limit errors.
+fn room_for(budget: &Budget, what: &str, count: usize, cap: usize, bytes: usize) -> Fallible<()> {
+    budget.allow(
+        &format!("{what} of {count}"),
+        0,
+        bytes,
+        "ask for a smaller size",
+    )?;
+    if !budget.counts_memory() && count > cap {
+        let kind = if what == "a string" {
+            "Length of string"
+        } else {
+            "Size of array/BLOB"
+        };
+        return Err(EvalAltResult::ErrorDataTooLarge(kind.into(), Position::NONE).into());
     }
+    Ok(())
 }
 
 fn length(len: INT) -> usize {
     usize::try_from(len).unwrap_or(0)
 }
 
-pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>, limits: &Limits) {
+pub(crate) fn register(engine: &mut Engine, budget: &Budget, limits: &Limits) {
     let item_bytes = std::mem::size_of::<Dynamic>();
-    let (s, l) = (shared.clone(), limits.clone());
-    rhai::FuncRegistration::new("pad")
-        .with_purity(false)
-        .register_into_engine(
-            engine,
-            move |a: &mut Array, len: INT, item: Dynamic| -> Fallible<()> {
-                let len = length(len);
-                if len <= a.len() {
-                    return Ok(());
-                }
-                let each = item_bytes + super::convert::estimated_size(&item);
-                let bytes = (len - a.len()).saturating_mul(each);
-                room_for(&s, &l, "an array", len, l.max_array_len, bytes)?;
-                a.resize(len, item);
-                Ok(())
-            },
-        );
-    let (s, l) = (shared.clone(), limits.clone());
-    rhai::FuncRegistration::new("pad")
-        .with_purity(false)
-        .register_into_engine(
-            engine,
-            move |text: &mut ImmutableString, len: INT, fill: char| -> Fallible<()> {
-                pad_string(&s, &l, text, length(len), &fill.to_string())
-            },
-        );
-    let (s, l) = (shared.clone(), limits.clone());
-    rhai::FuncRegistration::new("pad")
-        .with_purity(false)
-        .register_into_engine(
-            engine,
-            move |text: &mut ImmutableString, len: INT, fill: &str| -> Fallible<()> {
-                pad_string(&s, &l, text, length(len), fill)
-            },
-        );
-    let (s, l) = (shared.clone(), limits.clone());
-    rhai::FuncRegistration::new("pad")
-        .with_purity(false)
-        .register_into_engine(
-            engine,
-            move |b: &mut Blob, len: INT, value: INT| -> Fallible<()> {
-                let len = length(len);
-                if len <= b.len() {
-                    return Ok(());
-                }
-                room_for(&s, &l, "a BLOB", len, l.max_array_len, len - b.len())?;
-                b.resize(len, (value & 0xff) as u8);
-                Ok(())
-            },
-        );
+    let (s, l) = (budget.clone(), limits.clone());
+    register_mutating(
+        engine,
+        "pad",
+        move |a: &mut Array, len: INT, item: Dynamic| -> Fallible<()> {
+            let len = length(len);
+            if len <= a.len() {
+                return Ok(());
+            }
+            let each = item_bytes + super::convert::estimated_size(&item);
+            let bytes = (len - a.len()).saturating_mul(each);
+            room_for(&s, "an array", len, l.max_array_len, bytes)?;
+            a.resize(len, item);
+            Ok(())
+        },
+    );
+    let (s, l) = (budget.clone(), limits.clone());
+    register_mutating(
+        engine,
+        "pad",
+        move |text: &mut ImmutableString, len: INT, fill: char| -> Fallible<()> {
+            pad_string(&s, &l, text, length(len), &fill.to_string())
+        },
+    );
+    let (s, l) = (budget.clone(), limits.clone());
+    register_mutating(
+        engine,
+        "pad",
+        move |text: &mut ImmutableString, len: INT, fill: &str| -> Fallible<()> {
+            pad_string(&s, &l, text, length(len), fill)
+        },
+    );
+    let (s, l) = (budget.clone(), limits.clone());
+    register_mutating(
+        engine,
+        "pad",
+        move |b: &mut Blob, len: INT, value: INT| -> Fallible<()> {
+            let len = length(len);
+            if len <= b.len() {
+                return Ok(());
+            }
+            room_for(&s, "a BLOB", len, l.max_array_len, len - b.len())?;
+            b.resize(len, (value & 0xff) as u8);
+            Ok(())
+        },
+    );
     for with_value in [false, true] {
-        let (s, l) = (shared.clone(), limits.clone());
+        let (s, l) = (budget.clone(), limits.clone());
         let make = move |len: INT, value: INT| -> Fallible<Blob> {
             let len = length(len);
-            room_for(&s, &l, "a BLOB", len, l.max_array_len, len)?;
+            room_for(&s, "a BLOB", len, l.max_array_len, len)?;
             Ok(vec![(value & 0xff) as u8; len])
         };
         if with_value {
@@ -124,7 +107,7 @@ pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>, limits: &Limit
 
 /// Rhai's string `pad`: extends `text` to `len` characters with `fill`.
 fn pad_string(
-    shared: &Shared,
+    budget: &Budget,
     limits: &Limits,
     text: &mut ImmutableString,
     len: usize,
@@ -138,8 +121,7 @@ fn pad_string(
     let fill_chars = fill.chars().count();
     let bytes = missing.div_ceil(fill_chars).saturating_mul(fill.len());
     room_for(
-        shared,
-        limits,
+        budget,
         "a string",
         text.len().saturating_add(bytes),
         limits.max_string_bytes,

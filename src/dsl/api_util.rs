@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position, INT};
 
+use super::api_array::register_mutating;
 use super::convert::{
     as_text, display, estimated_size, fits_in_string, from_json, int, script_error, to_json,
     Fallible,
@@ -249,16 +250,13 @@ fn register_python(engine: &mut Engine, max: usize) {
         items.sort_by(super::api_array::natural_order);
         items
     });
-    // Not pure: they change the array, which must not be a constant.
-    rhai::FuncRegistration::new("append")
-        .with_purity(false)
-        .register_into_engine(engine, |items: &mut Array, item: Dynamic| items.push(item));
+    register_mutating(engine, "append", |items: &mut Array, item: Dynamic| {
+        items.push(item)
+    });
     // Rhai's own `append(array, array)` concatenates; Python's appends one item.
-    rhai::FuncRegistration::new("append")
-        .with_purity(false)
-        .register_into_engine(engine, |items: &mut Array, item: Array| {
-            items.push(Dynamic::from(item))
-        });
+    register_mutating(engine, "append", |items: &mut Array, item: Array| {
+        items.push(Dynamic::from(item))
+    });
     engine.register_fn("items", |map: &mut Map| -> Array {
         map.iter()
             .map(|(k, v)| Dynamic::from(vec![Dynamic::from(k.to_string()), v.clone()]))

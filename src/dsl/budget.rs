@@ -76,6 +76,12 @@ impl Budget {
         Ok(())
     }
 
+    /// Whether the session's memory is counted (the program's allocator is
+    /// [`crate::alloc::Counting`]); elsewhere Rhai's per-type limits apply.
+    pub(crate) fn counts_memory(&self) -> bool {
+        self.shared.memory_held().is_some()
+    }
+
     /// How many result items of `each` bytes still fit the session's
     /// memory, so a search can stop one past that instead of collecting
     /// millions of matches only to refuse them.

@@ -99,7 +99,7 @@ pub(crate) fn build(limits: &Limits, shared: &Arc<Shared>) -> Engine {
     let budget = super::budget::Budget::new(shared, limits);
     api_text::register(&mut engine, limits.max_array_len, &budget);
     api_array::register(&mut engine);
-    api_sized::register(&mut engine, shared, limits);
+    api_sized::register(&mut engine, &budget, limits);
     api_print::register(&mut engine, shared, limits.max_string_bytes);
     api_util::register(&mut engine, shared, limits.max_string_bytes);
     register_show_vars(&mut engine, shared);
