@@ -40,6 +40,21 @@ fn exec_capped(dir: &Path, context: &Path, script: &str, cap_mib: usize) -> (i32
     output(&mut c)
 }
 
+/// `rlm exec FLAGS` of `script` over a two-byte context, in `dir`.
+fn exec_small(dir: &Path, script: &str, flags: &[&str]) -> (i32, String, String) {
+    let (ctx, file) = (dir.join("c.txt"), dir.join("s.rhai"));
+    std::fs::write(&ctx, "x\n").unwrap();
+    std::fs::write(&file, script).unwrap();
+    output(
+        rlm(dir)
+            .arg("exec")
+            .args(flags)
+            .arg(&file)
+            .arg("--context")
+            .arg(&ctx),
+    )
+}
+
 fn prlimit_works() -> bool {
     Command::new("prlimit")
         .args(["--as=4000000000", "true"])
@@ -137,20 +152,10 @@ fn what_a_script_keeps_is_bounded_whatever_holds_it() {
 #[test]
 fn the_operation_limit_counts_callbacks_and_the_timeout_bounds_native_scans() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = dir.path().join("c.txt");
-    std::fs::write(&ctx, "x\n").unwrap();
-    let file = dir.path().join("s.rhai");
-    std::fs::write(
-        &file,
+    let (code, _, stderr) = exec_small(
+        dir.path(),
         "let r = range(40).map(|x| { let z = 0; for i in 0..1000000 { z += i; } z }); print(r.len());",
-    )
-    .unwrap();
-    let (code, _, stderr) = output(
-        rlm(dir.path())
-            .args(["exec", "--max-operations", "5000000"])
-            .arg(&file)
-            .arg("--context")
-            .arg(&ctx),
+        &["--max-operations", "5000000"],
     );
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("5000000 operations"), "{stderr}");
@@ -228,26 +233,20 @@ fn exec_timeout_bounds_a_batch_of_slow_sub_calls() {
     let server = rlm::testing::MockServer::start(|_| {
         rlm::testing::Reply::openai_text("ok", 5, 1).after(std::time::Duration::from_millis(200))
     });
-    let ctx = dir.path().join("c.txt");
-    std::fs::write(&ctx, "x\n").unwrap();
-    let file = dir.path().join("s.rhai");
-    std::fs::write(
-        &file,
+    let url = server.openai_url();
+    let (code, stdout, stderr) = exec_small(
+        dir.path(),
         "let a = llm_batch(range(20000).map(|i| `item ${i}`)); print(a.len());",
-    )
-    .unwrap();
-    let (code, stdout, stderr) = output(
-        rlm(dir.path())
-            .args(["exec", "--timeout", "1", "--concurrency", "8"])
-            .args([
-                "--sub-model",
-                "gpt-5-mini",
-                "--base-url",
-                &server.openai_url(),
-            ])
-            .arg(&file)
-            .arg("--context")
-            .arg(&ctx),
+        &[
+            "--timeout",
+            "1",
+            "--concurrency",
+            "8",
+            "--sub-model",
+            "gpt-5-mini",
+            "--base-url",
+            &url,
+        ],
     );
     assert_eq!(code, 1, "stdout: {stdout}\nstderr: {stderr}");
     assert!(stderr.contains("--timeout"), "{stderr}");
@@ -259,19 +258,8 @@ fn exec_timeout_bounds_a_batch_of_slow_sub_calls() {
 #[test]
 fn max_memory_sets_the_session_limit_and_is_range_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = dir.path().join("c.txt");
-    std::fs::write(&ctx, "x\n").unwrap();
-    let file = dir.path().join("s.rhai");
-    std::fs::write(&file, "let s = \"x\"; for i in 0..20 { s += s; } let a = []; for i in 0..100 { a.push(s + i); } print(a.len());").unwrap();
-    let run = |flag: &str| {
-        output(
-            rlm(dir.path())
-                .args(["exec", "--max-memory", flag])
-                .arg(&file)
-                .arg("--context")
-                .arg(&ctx),
-        )
-    };
+    let script = "let s = \"x\"; for i in 0..20 { s += s; } let a = []; for i in 0..100 { a.push(s + i); } print(a.len());";
+    let run = |flag: &str| exec_small(dir.path(), script, &["--max-memory", flag]);
     let (code, _, stderr) = run("64M");
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("memory limit of 64.0 MiB"), "{stderr}");
@@ -294,26 +282,11 @@ fn paid_answers_that_together_pass_the_string_limit_are_all_kept() {
     let server = rlm::testing::MockServer::start(move |_| {
         rlm::testing::Reply::openai_text(&answer, 5, 2000)
     });
-    let ctx = dir.path().join("c.txt");
-    std::fs::write(&ctx, "x\n").unwrap();
-    let file = dir.path().join("s.rhai");
-    std::fs::write(
-        &file,
+    let url = server.openai_url();
+    let (code, stdout, stderr) = exec_small(
+        dir.path(),
         "let a = llm_batch(range(2100).map(|i| `q ${i}`)); print(`${a.len()} ${sum(a.map(|x| x.len()))}`);",
-    )
-    .unwrap();
-    let (code, stdout, stderr) = output(
-        rlm(dir.path())
-            .args([
-                "exec",
-                "--sub-model",
-                "gpt-5-mini",
-                "--base-url",
-                &server.openai_url(),
-            ])
-            .arg(&file)
-            .arg("--context")
-            .arg(&ctx),
+        &["--sub-model", "gpt-5-mini", "--base-url", &url],
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), "2100 16800000");
