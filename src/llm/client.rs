@@ -61,6 +61,55 @@ impl Default for LlmConfig {
     }
 }
 
+impl LlmConfig {
+    /// The URL a call to `model` is sent to, and the key it carries.
+    ///
+    /// Only the public endpoints ([`OPENAI_URL`], [`ANTHROPIC_URL`]) are
+    /// known to need a key, so only there is a missing one refused, with
+    /// [`LlmError::NoApiKey`]; a local or other server (Ollama, vLLM, a
+    /// proxy) is sent the call without. Replay models have no URL. Every
+    /// call goes through this, and so does `rlm::preflight`, so a command
+    /// refuses up front exactly what its calls would.
+    pub fn endpoint(&self, model: &ModelSpec) -> Result<(String, Option<&ApiKey>), LlmError> {
+        match model.provider {
+            Provider::OpenAi => {
+                let key = self.openai_api_key.as_ref();
+                if key.is_none() && self.openai_base_url.starts_with(OPENAI_URL) {
+                    return Err(LlmError::NoApiKey {
+                        model: model.to_string(),
+                        var: "OPENAI_API_KEY",
+                        flag: "--base-url",
+                    });
+                }
+                Ok((
+                    format!(
+                        "{}/chat/completions",
+                        self.openai_base_url.trim_end_matches('/')
+                    ),
+                    key,
+                ))
+            }
+            Provider::Replay => Err(LlmError::Replay(
+                "replay models are not sent over HTTP".into(),
+            )),
+            Provider::Anthropic => {
+                let key = self.anthropic_api_key.as_ref();
+                if key.is_none() && self.anthropic_base_url.starts_with(ANTHROPIC_URL) {
+                    return Err(LlmError::NoApiKey {
+                        model: model.to_string(),
+                        var: "ANTHROPIC_API_KEY",
+                        flag: "--anthropic-base-url",
+                    });
+                }
+                Ok((
+                    format!("{}/v1/messages", self.anthropic_base_url.trim_end_matches('/')),
+                    key,
+                ))
+            }
+        }
+    }
+}
+
 /// Why a call failed. Messages name the model and never contain a key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LlmError {
@@ -72,8 +121,14 @@ pub enum LlmError {
     },
     #[error("{0}; no further model calls are made")]
     Budget(#[from] BudgetExceeded),
-    #[error("{model}: no API key: set {var}, or point --base-url at a server that needs none")]
-    NoApiKey { model: String, var: &'static str },
+    #[error("{model}: no API key: set {var}, or point {flag} at a server that needs none")]
+    NoApiKey {
+        model: String,
+        /// The environment variable the key is read from.
+        var: &'static str,
+        /// The flag that points the provider at another server.
+        flag: &'static str,
+    },
     #[error("{model}: HTTP {status}: {message}")]
     Http {
         model: String,
@@ -158,7 +213,6 @@ struct Inner {
     limiter: Limiter,
     observers: std::sync::RwLock<Vec<Arc<dyn CallObserver>>>,
     in_flight: std::sync::atomic::AtomicUsize,
-    replay: Option<Arc<crate::trace::ReplayBook>>,
     /// Removes every configured key from all a provider sends back.
     scrubber: Scrubber,
 }
@@ -170,6 +224,10 @@ struct Inner {
 pub struct LlmClient {
     inner: Arc<Inner>,
     ledger: Arc<Ledger>,
+    /// Where [`Provider::Replay`] models answer from. Per client rather
+    /// than in `Inner`, so the tasks of a batch can each replay their own
+    /// trace through one connection pool and one concurrency limit.
+    replay: Option<Arc<crate::trace::ReplayBook>>,
 }
 
 impl std::fmt::Debug for LlmClient {
@@ -238,10 +296,10 @@ impl LlmClient {
                 limiter,
                 observers: std::sync::RwLock::new(Vec::new()),
                 in_flight: std::sync::atomic::AtomicUsize::new(0),
-                replay: None,
                 scrubber,
             }),
             ledger,
+            replay: None,
         })
     }
 
@@ -252,16 +310,16 @@ impl LlmClient {
         ledger: Arc<Ledger>,
         book: Arc<crate::trace::ReplayBook>,
     ) -> Result<LlmClient, LlmError> {
-        let client = LlmClient::new(config, ledger.clone())?;
-        let inner = Arc::try_unwrap(client.inner)
-            .map_err(|_| LlmError::Replay("client already shared".into()))?;
-        Ok(LlmClient {
-            inner: Arc::new(Inner {
-                replay: Some(book),
-                ..inner
-            }),
-            ledger,
-        })
+        Ok(LlmClient::new(config, ledger)?.replaying(book))
+    }
+
+    /// The same client (connections, concurrency limit, pace, observers,
+    /// ledger) answering [`Provider::Replay`] models from `book`.
+    pub fn replaying(&self, book: Arc<crate::trace::ReplayBook>) -> LlmClient {
+        LlmClient {
+            replay: Some(book),
+            ..self.clone()
+        }
     }
 
     /// The same client (connections, concurrency limit, pace, observers)
@@ -271,6 +329,7 @@ impl LlmClient {
         LlmClient {
             inner: self.inner.clone(),
             ledger,
+            replay: self.replay.clone(),
         }
     }
 
@@ -362,7 +421,7 @@ impl LlmClient {
             self.ledger.admit()?;
             return self.replayed(request, options, recorded_as);
         }
-        let (url, key) = self.endpoint(model)?;
+        let (url, key) = self.inner.config.endpoint(model)?;
         self.ledger.admit()?;
         let body = wire::request_body(
             model.provider,
@@ -399,7 +458,6 @@ impl LlmClient {
         recorded_as: &mut Option<String>,
     ) -> Result<Completion, LlmError> {
         let book = self
-            .inner
             .replay
             .as_ref()
             .ok_or_else(|| LlmError::Replay("no trace loaded for a replay model".into()))?;
@@ -430,44 +488,6 @@ impl LlmClient {
                 output_tokens: recorded.output_tokens,
             }),
             Err(e) => Err(LlmError::Replay(format!("recorded error: {e}"))),
-        }
-    }
-
-    fn endpoint(&self, model: &ModelSpec) -> Result<(String, Option<&ApiKey>), LlmError> {
-        let c = &self.inner.config;
-        match model.provider {
-            Provider::OpenAi => {
-                let key = c.openai_api_key.as_ref();
-                if key.is_none() && c.openai_base_url.starts_with(OPENAI_URL) {
-                    return Err(LlmError::NoApiKey {
-                        model: model.to_string(),
-                        var: "OPENAI_API_KEY",
-                    });
-                }
-                Ok((
-                    format!(
-                        "{}/chat/completions",
-                        c.openai_base_url.trim_end_matches('/')
-                    ),
-                    key,
-                ))
-            }
-            Provider::Replay => Err(LlmError::Replay(
-                "replay models are not sent over HTTP".into(),
-            )),
-            Provider::Anthropic => {
-                let key = c.anthropic_api_key.as_ref();
-                if key.is_none() && c.anthropic_base_url.starts_with(ANTHROPIC_URL) {
-                    return Err(LlmError::NoApiKey {
-                        model: model.to_string(),
-                        var: "ANTHROPIC_API_KEY",
-                    });
-                }
-                Ok((
-                    format!("{}/v1/messages", c.anthropic_base_url.trim_end_matches('/')),
-                    key,
-                ))
-            }
         }
     }
 
