@@ -55,6 +55,7 @@ pub mod eval;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod llm;
+pub mod preflight;
 pub mod stats;
 pub mod testing;
 pub mod trace;
