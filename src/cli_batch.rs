@@ -86,6 +86,9 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         !needs_model || settings.model.is_some(),
         "no root model: pass --model, set RLM_MODEL, or give every task a \"model\""
     );
+    rlm::preflight::Preflight::new(&settings)
+        .tasks(&tasks)
+        .check()?;
     if let Some(dir) = &args.trace_dir {
         // create_dir_all on a file says only "File exists".
         anyhow::ensure!(

@@ -129,6 +129,9 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         })?
     };
     let tasks = eval::generate(family, args.seed, args.n, &lengths, &pool)?;
+    rlm::preflight::Preflight::new(&settings)
+        .settings_models()
+        .check()?;
 
     let super::Models { runtime, client } = super::Models::new(&settings)?;
     let model = ModelSpec::parse(settings.model.as_deref().unwrap_or_default());

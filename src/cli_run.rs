@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use rlm::driver::{Rlm, RunConfig, RunResult};
 use rlm::dsl::Limits;
 use rlm::llm::{cost_text, ModelSpec};
+use rlm::preflight::Preflight;
 
 use super::{OutputFormat, RunArgs};
 
@@ -34,6 +35,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         replay.is_some() || settings.model.is_some(),
         "no root model: pass --model (e.g. --model gpt-5), set RLM_MODEL, or replay a trace with --model replay:TRACE.jsonl"
     );
+    // A missing key or an unpriced model under --max-cost is one message
+    // and exit 2, not a failed run's summary after the fact.
+    Preflight::new(&settings).settings_models().check()?;
     anyhow::ensure!(
         args.cell_timeout > 0.0 && args.cell_timeout.is_finite(),
         "--cell-timeout must be a positive number of seconds"
