@@ -102,7 +102,10 @@ impl LlmConfig {
                     });
                 }
                 Ok((
-                    format!("{}/v1/messages", self.anthropic_base_url.trim_end_matches('/')),
+                    format!(
+                        "{}/v1/messages",
+                        self.anthropic_base_url.trim_end_matches('/')
+                    ),
                     key,
                 ))
             }
