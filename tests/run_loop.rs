@@ -572,50 +572,52 @@ fn on_the_last_call_of_the_budget_prose_is_taken_as_the_answer() {
 }
 
 #[test]
-fn the_token_budget_stops_a_run() {
+fn the_token_budget_stops_a_run_before_it_is_passed() {
     let server = server(never_submits(false), |_| String::new());
     let ctx = Context::from_string("doc", "text\n");
-    // Each root turn costs 1000 + 100 tokens: the third crosses 2500.
+    // Each root turn reports 1000 + 100 tokens, but reserves its prompt at
+    // a token per byte (the system prompt alone is thousands) plus its
+    // answer cap, so the run stops while that worst case still fits.
     let budgets = Budgets {
-        max_tokens: Some(2500),
+        max_tokens: Some(30_000),
         ..Budgets::default()
     };
     let result = rlm(&server, RunConfig::default(), budgets).run("Go on forever.", &ctx);
 
     assert_eq!(result.status, RunStatus::MaxTokens, "{result:?}");
     assert_eq!(result.status.exit_code(), 5);
-    assert_eq!(result.iterations, 3);
-    assert_eq!(
-        result.totals.input_tokens + result.totals.output_tokens,
-        3300
-    );
-    assert_eq!(server.requests().len(), 3);
+    let spent = result.totals.input_tokens + result.totals.output_tokens;
+    assert!(spent <= 30_000, "{spent}");
+    assert!(result.iterations >= 3, "{result:?}");
+    assert_eq!(spent, 1100 * server.requests().len() as u64);
     assert!(
         result
             .error
             .as_deref()
-            .is_some_and(|e| e.contains("2500 tokens")),
+            .is_some_and(|e| e.contains("30000 tokens")),
         "{:?}",
         result.error
     );
 }
 
 #[test]
-fn the_cost_budget_stops_a_run() {
+fn the_cost_budget_stops_a_run_before_it_is_passed() {
     let server = server(never_submits(false), |_| String::new());
     let ctx = Context::from_string("doc", "text\n");
     // gpt-5 at $1.25 / $10 per million: a root turn of 1000 + 100 tokens costs $0.00225.
     let budgets = Budgets {
-        max_cost_usd: Some(0.005),
+        max_cost_usd: Some(0.05),
         ..Budgets::default()
     };
     let result = rlm(&server, RunConfig::default(), budgets).run("Go on forever.", &ctx);
 
     assert_eq!(result.status, RunStatus::MaxCost, "{result:?}");
     assert_eq!(result.status.exit_code(), 6);
-    assert_eq!(server.requests().len(), 3);
+    assert!(result.cost_usd <= 0.05, "{}", result.cost_usd);
+    let turns = server.requests().len();
+    assert!(turns >= 3, "{turns}");
     assert!(
-        (result.cost_usd - 3.0 * 0.00225).abs() < 1e-9,
+        (result.cost_usd - turns as f64 * 0.00225).abs() < 1e-9,
         "{}",
         result.cost_usd
     );

@@ -474,6 +474,7 @@ impl RlmBuilder {
                 progress: Arc::new(Progress::default()),
                 deadline: std::sync::Mutex::new(None),
                 scope,
+                refusals_before: std::sync::atomic::AtomicU64::new(0),
             }),
             _runtime: owned,
         })

@@ -1,6 +1,6 @@
 //! One run of the loop, and the child runs scripts start.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,10 @@ use super::prompt::{render, PromptValues, SYSTEM_TEMPLATE};
 use super::{AnswerKind, Progress, RunConfig, RunResult, RunStatus};
 use crate::dsl::convert::{as_text, display, script_error, Fallible};
 use crate::dsl::{LlmAccess, SessionBuilder, Shared};
-use crate::llm::{BudgetExceeded, CallOptions, CallTag, ChatRequest, LlmClient, LlmError, Message};
+use crate::llm::{
+    BudgetExceeded, CallOptions, CallTag, ChatRequest, LlmClient, LlmError, Message, Provider,
+    Reservation, MIN_USEFUL_OUTPUT,
+};
 use crate::trace::TraceWriter;
 use crate::{Context, Text};
 
@@ -28,6 +31,9 @@ pub(crate) struct RunShared {
     pub deadline: Mutex<Option<Instant>>,
     /// The task this run belongs to, when runs share a client.
     pub scope: Option<String>,
+    /// The ledger's refusal count when the current top run started: more
+    /// since then means a budget refused a call of this run's tree.
+    pub refusals_before: AtomicU64,
 }
 
 /// How one loop ended, before usage is attached.
@@ -75,6 +81,39 @@ impl RunShared {
         format!("the run's time limit of {secs}s was reached")
     }
 
+    /// The budget that refused a call somewhere in the current top run's
+    /// tree (children included), if one did.
+    fn budget_refusal(&self) -> Option<BudgetExceeded> {
+        let r = self.client.ledger().refusals();
+        (r.count > self.refusals_before.load(Ordering::SeqCst))
+            .then_some(r.last)
+            .flatten()
+    }
+
+    /// The answer tokens a root turn needs at least, for holds and the
+    /// final turn's fit.
+    fn root_output_tokens(&self) -> u64 {
+        self.config
+            .root_max_tokens
+            .map_or(MIN_USEFUL_OUTPUT, u64::from)
+    }
+
+    /// Holds what the next root turn will need (this request, the reply,
+    /// a note, and one call), so the cell's sub-calls cannot spend it: that
+    /// keeps the final turn a budget promises. `None` without budgets, for
+    /// replayed roots, or when it is not left.
+    fn hold_next_turn(&self, request: &ChatRequest, reply: &str) -> Option<Reservation> {
+        let ledger = self.client.ledger();
+        if self.config.model.provider == Provider::Replay || !ledger.has_budgets() {
+            return None;
+        }
+        let input = request.max_input_tokens()
+            + reply.len() as u64
+            + 2 * crate::llm::wire::TEMPLATE_TOKENS
+            + NOTE_ALLOWANCE;
+        ledger.hold(&self.config.model.name, input, self.root_output_tokens())
+    }
+
     /// Calls left under the call budget, if there is one.
     fn calls_left(&self) -> Option<u64> {
         let max = self.client.ledger().budgets().max_calls?;
@@ -83,11 +122,101 @@ impl RunShared {
     }
 }
 
+/// Bytes held for the note a final turn appends to the last message.
+const NOTE_ALLOWANCE: u64 = 1024;
+
+/// The note that makes a turn the last because a budget refused a call.
+fn budget_note(b: &BudgetExceeded) -> String {
+    format!(
+        "\n\nThe budget is spent ({b}). Model calls from code (llm_query, llm_batch, rlm_query, rlm_batch) are refused from now on, so their results above may be ERROR strings. This is your final turn: call submit(answer) in a ```rhai block now, with your best answer from what you already have, and make no more model calls."
+    )
+}
+
+/// Whether an answer carries the error strings of calls a budget refused
+/// (llm_batch items, rlm_batch children), which must not pass for an answer.
+fn holds_budget_errors(text: &str) -> bool {
+    text.contains("ERROR: the budget of ")
+        || text.contains("so the budget of $")
+        || (text.contains("ERROR: child run ") && text.contains("ended without an answer"))
+}
+
+/// An answer given after a budget refused calls: kept, with the budget's
+/// status, unless it carries their errors.
+fn budget_answer(outcome: &mut LoopOutcome, b: &BudgetExceeded, answer: Submission) {
+    outcome.status = budget_status(b);
+    if holds_budget_errors(&answer.text) {
+        outcome.error = Some(format!(
+            "{b}; the answer submitted holds the errors of the calls it refused, so it is not reported"
+        ));
+        return;
+    }
+    outcome.answer = Some((answer.value, answer.text));
+    outcome.kind = Some(answer.kind);
+    outcome.final_output = answer.final_output;
+    outcome.error.get_or_insert_with(|| b.to_string());
+}
+
+/// An answer, before the run decides how to report it.
+struct Submission {
+    value: serde_json::Value,
+    text: String,
+    kind: AnswerKind,
+    final_output: Option<String>,
+}
+
+/// A run whose tree had a call refused by a budget ends with that budget's
+/// status, never `submitted`; an answer set aside for the final turn is
+/// reported if that turn gave none.
+fn settle_budget(shared: &RunShared, outcome: &mut LoopOutcome, set_aside: Option<Submission>) {
+    let Some(b) = shared.budget_refusal() else {
+        return;
+    };
+    if outcome.answer.is_none() {
+        if let Some(answer) = set_aside {
+            let error = outcome.error.take();
+            budget_answer(outcome, &b, answer);
+            if let (Some(e), true) = (error, outcome.answer.is_some()) {
+                outcome.error = Some(format!("{b}; the final turn: {e}"));
+            }
+            return;
+        }
+    }
+    if matches!(
+        outcome.status,
+        RunStatus::Submitted | RunStatus::MaxIterations | RunStatus::MaxLlmCalls
+    ) {
+        outcome.status = budget_status(&b);
+        outcome.error.get_or_insert_with(|| b.to_string());
+    }
+}
+
+/// Cuts the end of the last message's cell report so the request fits in
+/// `room` tokens once `note` is appended (a final turn must be admitted to
+/// happen at all). Leaves it whole when it fits or cutting cannot help.
+fn fit_last_message(request: &mut ChatRequest, note: &str, room: Option<u64>) {
+    const MARK: &str = "\n[... cell output cut here to fit the budget]";
+    let Some(room) = room else { return };
+    let need = request.max_input_tokens() + (note.len() + MARK.len()) as u64;
+    let Some(last) = request.messages.last_mut() else {
+        return;
+    };
+    let excess = need.saturating_sub(room) as usize;
+    if excess == 0 || excess >= last.content.len() {
+        return;
+    }
+    let mut end = last.content.len() - excess;
+    while !last.content.is_char_boundary(end) {
+        end -= 1;
+    }
+    last.content.truncate(end);
+    last.content.push_str(MARK);
+}
+
 fn budget_status(b: &BudgetExceeded) -> RunStatus {
     match b {
         BudgetExceeded::Calls(_) => RunStatus::MaxLlmCalls,
-        BudgetExceeded::Tokens(_) => RunStatus::MaxTokens,
-        BudgetExceeded::Cost(_) => RunStatus::MaxCost,
+        BudgetExceeded::Tokens { .. } => RunStatus::MaxTokens,
+        BudgetExceeded::Cost { .. } | BudgetExceeded::Unpriced { .. } => RunStatus::MaxCost,
     }
 }
 
@@ -97,6 +226,10 @@ pub(crate) fn run_top(shared: &Arc<RunShared>, query: &str, context: &Context) -
     if let Ok(mut d) = shared.deadline.lock() {
         *d = shared.config.timeout.map(|t| started + t);
     }
+    // Refusals of an earlier run on this Rlm do not end this one.
+    shared
+        .refusals_before
+        .store(shared.client.ledger().refusals().count, Ordering::SeqCst);
     let outcome = run_loop(
         shared,
         query,
@@ -281,6 +414,11 @@ fn run_loop(
         iterations: 0,
         error: None,
     };
+    // What the next root turn needs, held while cells run.
+    let mut hold: Option<Reservation> = None;
+    // An answer submitted by a cell whose model calls a budget refused.
+    let mut set_aside: Option<Submission> = None;
+    let ledger = shared.client.ledger().clone();
     for iteration in 1..=config.max_iterations {
         if depth == 0 {
             shared.progress.turn.store(iteration, Ordering::Relaxed);
@@ -291,11 +429,31 @@ fn run_loop(
             outcome.error = Some(why);
             break;
         }
+        // The hold was for this turn: its own call reserves what it needs now.
+        drop(hold.take());
+        let refusal = shared.budget_refusal();
         let calls_left = shared.calls_left();
-        let last_turn = iteration == config.max_iterations || calls_left.is_some_and(|n| n <= 1);
+        let last_turn = refusal.is_some()
+            || iteration == config.max_iterations
+            || calls_left.is_some_and(|n| n <= 1);
         if last_turn {
+            let note = match &refusal {
+                Some(b) => {
+                    let note = budget_note(b);
+                    let mut probe = ChatRequest {
+                        system: Some(system.clone()),
+                        messages: messages.clone(),
+                        ..ChatRequest::default()
+                    };
+                    let room = ledger.input_room(&config.model.name, shared.root_output_tokens());
+                    fit_last_message(&mut probe, &note, room);
+                    messages = probe.messages;
+                    note
+                }
+                None => FINAL_TURN.to_string(),
+            };
             if let Some(m) = messages.last_mut() {
-                m.content.push_str(FINAL_TURN);
+                m.content.push_str(&note);
             }
         }
         shared.trace(
@@ -328,7 +486,9 @@ fn run_loop(
             Some(Ok(c)) => c,
             Some(Err(LlmError::Budget(b))) => {
                 outcome.status = budget_status(&b);
-                outcome.error = Some(b.to_string());
+                outcome.error = Some(format!(
+                    "the root model's turn {iteration} was not sent: {b}"
+                ));
                 break;
             }
             // A reasoning model can spend its whole token limit thinking.
@@ -371,6 +531,9 @@ fn run_loop(
                 "latency_s": t0.elapsed().as_secs_f64(),
             }),
         );
+        if !last_turn {
+            hold = shared.hold_next_turn(&request, &response.text);
+        }
         messages.push(Message::assistant(response.text.clone()));
         let blocks = extract_blocks(&response.text);
 
@@ -387,6 +550,17 @@ fn run_loop(
                 } else {
                     RunStatus::MaxLlmCalls
                 };
+                if let Some(b) = &refusal {
+                    let (value, text) = outcome.answer.take().unwrap_or_default();
+                    let prose = Submission {
+                        value,
+                        text,
+                        kind: AnswerKind::Prose,
+                        final_output: None,
+                    };
+                    outcome.kind = None;
+                    budget_answer(&mut outcome, b, prose);
+                }
                 break;
             }
             let nudge = if response.text.trim().is_empty() {
@@ -406,7 +580,9 @@ fn run_loop(
             if depth == 0 {
                 shared.progress.cell.store(i + 1, Ordering::Relaxed);
             }
+            let refusals = ledger.refusals().count;
             let cell = session.run_cell(code);
+            let refused_here = ledger.refusals().count > refusals;
             shared.trace(
                 "cell",
                 run_id,
@@ -429,10 +605,30 @@ fn run_loop(
                 return end_child(shared, outcome, run_id, depth, started);
             }
             if let Some(answer) = cell.submitted {
-                outcome.answer = Some((answer.value, answer.text));
-                outcome.kind = Some(AnswerKind::Submitted);
-                outcome.final_output = Some(cell.output).filter(|o| !o.is_empty());
-                outcome.status = RunStatus::Submitted;
+                let answer = Submission {
+                    value: answer.value,
+                    text: answer.text,
+                    kind: AnswerKind::Submitted,
+                    final_output: Some(cell.output).filter(|o| !o.is_empty()),
+                };
+                match shared.budget_refusal() {
+                    // Built from calls the budget refused: the final turn
+                    // may do better with what the model knows.
+                    Some(_) if refused_here && !last_turn => {
+                        set_aside = Some(answer);
+                        report.push_str(
+                            "Your cell called submit(), but model calls in it were refused by the budget, so that answer was set aside.\n\n",
+                        );
+                        break;
+                    }
+                    Some(b) => budget_answer(&mut outcome, &b, answer),
+                    None => {
+                        outcome.answer = Some((answer.value, answer.text));
+                        outcome.kind = Some(answer.kind);
+                        outcome.final_output = answer.final_output;
+                        outcome.status = RunStatus::Submitted;
+                    }
+                }
                 return end_child(shared, outcome, run_id, depth, started);
             }
             let label = if count > 1 {
@@ -470,6 +666,8 @@ fn run_loop(
         report.push_str(&format!("[turn {iteration} of {}]", config.max_iterations));
         messages.push(Message::user(report));
     }
+    drop(hold);
+    settle_budget(shared, &mut outcome, set_aside);
     end_child(shared, outcome, run_id, depth, started)
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::ledger::{BudgetExceeded, Ledger};
+use super::ledger::{BudgetExceeded, Demand, Ledger, Output, Reservation};
 use super::limiter::Limiter;
 use super::model::{ModelSpec, Provider};
 use super::retry::{retry_after, retryable_status, RetryPolicy};
@@ -122,7 +122,7 @@ pub enum LlmError {
         tokens: usize,
         window: usize,
     },
-    #[error("{0}; no further model calls are made")]
+    #[error("{0}; this call was not sent")]
     Budget(#[from] BudgetExceeded),
     #[error("{model}: no API key: set {var}, or point {flag} at a server that needs none")]
     NoApiKey {
@@ -362,6 +362,13 @@ impl LlmClient {
 
     /// Sends `request` to `model`, retrying transient failures, and records
     /// the outcome in the ledger.
+    ///
+    /// The ledger admits the call first, reserving its worst case
+    /// ([`Ledger::admit`]); this may wait for calls in flight to settle, or
+    /// fail with [`LlmError::Budget`] without sending anything. When a token
+    /// or cost budget is in force and `request` sets no `max_tokens`, the
+    /// call is sent with the cap admission granted (at most
+    /// [`wire::DEFAULT_MAX_TOKENS`]), so its answer is bounded too.
     pub async fn complete(
         &self,
         model: &ModelSpec,
@@ -369,26 +376,34 @@ impl LlmClient {
         options: &CallOptions,
     ) -> Result<Completion, LlmError> {
         let started = Instant::now();
-        let mut retries = 0;
-        let mut recorded_as = None;
+        let mut call = Counted::default();
         let result = self
-            .complete_counted(model, request, options, &mut retries, &mut recorded_as)
+            .complete_counted(model, request, options, &mut call)
             .await;
         // A replayed sub-call is counted under the model that originally answered it.
-        let name = recorded_as.as_deref().unwrap_or(model.name.as_str());
-        match &result {
-            Ok(c) => self
-                .ledger
-                .record_success(name, c.input_tokens, c.output_tokens, retries),
+        let name = call.recorded_as.as_deref().unwrap_or(model.name.as_str());
+        let retries = call.retries;
+        match (&result, call.reservation.take()) {
+            (Ok(c), Some(r)) => r.settle(name, c.input_tokens, c.output_tokens, retries),
+            (Ok(c), None) => {
+                self.ledger
+                    .record_success(name, c.input_tokens, c.output_tokens, retries)
+            }
             // Calls refused before sending cost nothing and are not errors of the model.
-            Err(
-                LlmError::Budget(_) | LlmError::PromptTooLarge { .. } | LlmError::NoApiKey { .. },
+            (
+                Err(
+                    LlmError::Budget(_)
+                    | LlmError::PromptTooLarge { .. }
+                    | LlmError::NoApiKey { .. },
+                ),
+                _,
             ) => {}
-            Err(_) => self.ledger.record_failure(name, retries),
+            (Err(_), Some(r)) => r.fail(name, retries),
+            (Err(_), None) => self.ledger.record_failure(name, retries),
         }
         let record = CallRecord {
             model,
-            request,
+            request: call.sent.as_ref().unwrap_or(request),
             result: &result,
             latency: started.elapsed(),
             retries,
@@ -402,13 +417,31 @@ impl LlmClient {
         result
     }
 
+    /// The worst case of `request` to `model`, for admission.
+    fn demand<'a>(&self, model: &'a ModelSpec, request: &ChatRequest) -> Demand<'a> {
+        let output = match request.max_tokens {
+            Some(n) => Output::Exactly(n.into()),
+            // Anthropic's body carries the default cap whatever the budget.
+            None if model.provider == Provider::Anthropic || self.ledger.bounds_output() => {
+                Output::UpTo(wire::DEFAULT_MAX_TOKENS.into())
+            }
+            // No token or cost budget: the answer's size does not matter here.
+            None => Output::Exactly(0),
+        };
+        Demand {
+            model: &model.name,
+            input_tokens: request.max_input_tokens(),
+            output,
+            free: model.provider == Provider::Replay,
+        }
+    }
+
     async fn complete_counted(
         &self,
         model: &ModelSpec,
         request: &ChatRequest,
         options: &CallOptions,
-        retries: &mut u64,
-        recorded_as: &mut Option<String>,
+        call: &mut Counted,
     ) -> Result<Completion, LlmError> {
         if let Some(window) = options.context_window {
             let tokens = estimate_tokens(request.text_bytes());
@@ -420,12 +453,23 @@ impl LlmClient {
                 });
             }
         }
+        let demand = self.demand(model, request);
         if model.provider == Provider::Replay {
-            self.ledger.admit()?;
-            return self.replayed(request, options, recorded_as);
+            call.reservation = Some(self.ledger.admit(&demand).await?);
+            return self.replayed(request, options, &mut call.recorded_as);
         }
         let (url, key) = self.inner.config.endpoint(model)?;
-        self.ledger.admit()?;
+        let reservation = self.ledger.admit(&demand).await?;
+        if request.max_tokens.is_none() && matches!(demand.output, Output::UpTo(_)) {
+            let cap = u32::try_from(reservation.output_tokens()).unwrap_or(u32::MAX);
+            call.sent = Some(ChatRequest {
+                max_tokens: Some(cap),
+                ..request.clone()
+            });
+        }
+        call.reservation = Some(reservation);
+        let request = call.sent.as_ref().unwrap_or(request);
+        let retries = &mut call.retries;
         let body = wire::request_body(
             model.provider,
             &model.name,
@@ -615,6 +659,18 @@ impl LlmClient {
             },
         }
     }
+}
+
+/// What one call leaves behind besides its result, for the ledger and observers.
+#[derive(Default)]
+struct Counted {
+    retries: u64,
+    /// The model a replayed call was recorded under.
+    recorded_as: Option<String>,
+    /// The call's worst case, held from admission until it settles.
+    reservation: Option<Reservation>,
+    /// The request as sent, when admission gave it a `max_tokens`.
+    sent: Option<ChatRequest>,
 }
 
 /// A response body, whole or cut at the size limit.

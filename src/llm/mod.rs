@@ -25,8 +25,8 @@ pub use client::{
     DEFAULT_MAX_RESPONSE_BYTES, OPENAI_URL,
 };
 pub use ledger::{
-    cost_text, known_cost, totals_json, usage_json, BudgetExceeded, Budgets, Ledger, ModelUsage,
-    UsageTotals,
+    cost_text, known_cost, totals_json, usage_json, Admission, BudgetExceeded, Budgets, Demand,
+    Ledger, ModelUsage, Output, Refusals, Reservation, UsageTotals, MIN_USEFUL_OUTPUT,
 };
 pub use limiter::Limiter;
 pub use model::{ModelSpec, Provider};

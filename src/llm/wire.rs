@@ -57,7 +57,25 @@ impl ChatRequest {
         self.system.as_ref().map_or(0, String::len)
             + self.messages.iter().map(|m| m.content.len()).sum::<usize>()
     }
+
+    /// An upper bound of the tokens this request's prompt can count as,
+    /// for budgets: the byte-level BPE tokenizers of OpenAI, Anthropic and
+    /// Llama give every token at least one byte, so the text's bytes bound
+    /// its tokens, and [`TEMPLATE_TOKENS`] a message bounds what the chat
+    /// template adds around each (and around the reply).
+    pub fn max_input_tokens(&self) -> u64 {
+        let messages = self.messages.len() + usize::from(self.system.is_some()) + 1;
+        (self.text_bytes() as u64).saturating_add(messages as u64 * TEMPLATE_TOKENS)
+    }
 }
+
+/// Tokens a chat template adds per message: role markers and separators
+/// (OpenAI adds 3 or 4, Llama 3 adds 5), with room to spare.
+pub const TEMPLATE_TOKENS: u64 = 8;
+
+/// The `max_tokens` sent when a request sets none but one is needed:
+/// Anthropic requires it, and a token or cost budget must bound answers.
+pub const DEFAULT_MAX_TOKENS: u32 = 8192;
 
 /// Why the model stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -124,7 +142,6 @@ pub fn request_body(
         }
         Provider::Anthropic => {
             // Anthropic requires max_tokens.
-            const DEFAULT_MAX_TOKENS: u32 = 8192;
             let mut body = serde_json::json!({
                 "model": model,
                 "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
