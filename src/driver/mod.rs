@@ -56,11 +56,15 @@ pub enum RunStatus {
     Submitted,
     /// The turn limit was reached; the answer, if any, is the model's prose.
     MaxIterations,
-    /// The budget of model calls ran out.
+    /// The budget of model calls ran out. Like the token and cost
+    /// budgets, it ends the run once it refused a call anywhere in the
+    /// tree, after the root's final turn: an answer that turn gives is
+    /// reported with this status, never as `Submitted`.
     MaxLlmCalls,
-    /// The token budget ran out.
+    /// The token budget refused a call.
     MaxTokens,
-    /// The cost budget ran out.
+    /// The cost budget refused a call (or a model with no known price,
+    /// which a cost budget cannot bound).
     MaxCost,
     /// The run's time limit passed.
     Timeout,

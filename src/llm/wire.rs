@@ -348,6 +348,16 @@ mod tests {
     }
 
     #[test]
+    fn the_prompt_bound_counts_every_byte_and_each_message_of_the_template() {
+        let req = ChatRequest {
+            system: Some("héllo".into()),
+            ..ChatRequest::prompt("abc")
+        };
+        // 6 + 3 bytes; system, user and the reply's header.
+        assert_eq!(req.max_input_tokens(), 9 + 3 * TEMPLATE_TOKENS);
+    }
+
+    #[test]
     fn bodies_follow_each_protocol() {
         let req = ChatRequest {
             system: Some("be brief".into()),
