@@ -54,6 +54,15 @@ fn worst_usage(req: &Request) -> (u64, u64) {
 /// The root keeps asking for `per_turn` sub-calls in one llm_batch and
 /// never submits, until it is told the budget is spent; then it submits.
 fn server(per_turn: usize, sub_model_option: &'static str) -> (MockServer, Tally) {
+    server_ending(per_turn, sub_model_option, "print(found.len());")
+}
+
+/// [`server`] whose batch cells end with `tail` (which may submit).
+fn server_ending(
+    per_turn: usize,
+    sub_model_option: &'static str,
+    tail: &'static str,
+) -> (MockServer, Tally) {
     let tally: Tally = Arc::default();
     let counted = tally.clone();
     let server = MockServer::start(move |req| {
@@ -79,7 +88,7 @@ fn server(per_turn: usize, sub_model_option: &'static str) -> (MockServer, Tally
             code(r#"submit("summary of the findings so far");"#)
         } else {
             code(&format!(
-                "let prompts = []; for i in 0..{per_turn} {{ prompts.push(`Find things in part ${{i}}.`); }}\nlet found = llm_batch(prompts{sub_model_option});\nprint(found.len());"
+                "let prompts = []; for i in 0..{per_turn} {{ prompts.push(`Find things in part ${{i}}.`); }}\nlet found = llm_batch(prompts{sub_model_option});\n{tail}"
             ))
         };
         Reply::openai_text(&text, input, out)
@@ -285,4 +294,26 @@ fn a_batch_never_spends_more_than_its_global_cost_budget() {
         }
     }
     assert_eq!(stopped, 12, "{lines:?}");
+}
+
+#[test]
+fn an_answer_submitted_from_refused_calls_is_set_aside_for_the_final_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, tally) = server_ending(64, "", r#"submit(found.join("\n"));"#);
+    let (exit, result) = run(&server, dir.path(), &["--max-cost", "0.05"]);
+    assert!(totals(&tally).cost <= 0.05, "{:?}", totals(&tally));
+    assert_eq!(exit, 6, "{result}");
+    assert_eq!(result["status"], "max_cost");
+    assert_clean_answer(&result);
+    let final_turn = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_root_turn())
+        .last()
+        .map(|r| r.prompt())
+        .unwrap_or_default();
+    assert!(
+        final_turn.contains("that answer was set aside"),
+        "{final_turn}"
+    );
 }

@@ -160,18 +160,22 @@ impl Reservation {
     /// Records the call's actual usage (as reported, even above what was
     /// reserved) and returns the reservation.
     pub fn settle(mut self, model: &str, input_tokens: u64, output_tokens: u64, retries: u64) {
-        self.release();
-        self.ledger
-            .record_success(model, input_tokens, output_tokens, retries);
+        self.release(Settled::Success {
+            model,
+            input_tokens,
+            output_tokens,
+            retries,
+        });
     }
 
     /// Records a call that failed after its retries, and returns the reservation.
     pub fn fail(mut self, model: &str, retries: u64) {
-        self.release();
-        self.ledger.record_failure(model, retries);
+        self.release(Settled::Failure { model, retries });
     }
 
-    fn release(&mut self) {
+    /// Returns the reservation and counts the outcome under the same lock,
+    /// level by level: between the two, an admission would see neither.
+    fn release(&mut self, outcome: Settled<'_>) {
         if std::mem::replace(&mut self.settled, true) {
             return;
         }
@@ -192,6 +196,7 @@ impl Reservation {
                 s.reserved_tokens = 0;
                 s.reserved_cost = 0.0;
             }
+            ledger.count(&mut s, &outcome);
             drop(s);
             level = ledger.parent.as_ref();
         }
@@ -201,8 +206,24 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.release();
+        self.release(Settled::Dropped);
     }
+}
+
+/// How a call ended, for the ledger.
+enum Settled<'a> {
+    Success {
+        model: &'a str,
+        input_tokens: u64,
+        output_tokens: u64,
+        retries: u64,
+    },
+    Failure {
+        model: &'a str,
+        retries: u64,
+    },
+    /// Abandoned, or refused before sending: nothing to count.
+    Dropped,
 }
 
 /// What admission says of a demand right now.
@@ -599,31 +620,52 @@ impl Ledger {
 
     /// Records a completed call.
     pub fn record_success(&self, model: &str, input_tokens: u64, output_tokens: u64, retries: u64) {
-        if let Some(parent) = &self.parent {
-            parent.record_success(model, input_tokens, output_tokens, retries);
+        let outcome = Settled::Success {
+            model,
+            input_tokens,
+            output_tokens,
+            retries,
+        };
+        for level in self.levels() {
+            level.count(&mut level.lock(), &outcome);
         }
-        let price = self.prices.lookup(model);
-        let mut s = self.lock();
-        let u = s.models.entry(model.to_string()).or_default();
-        u.calls += 1;
-        u.input_tokens += input_tokens;
-        u.output_tokens += output_tokens;
-        u.retries += retries;
-        u.priced = price.is_some();
-        u.cost_usd += price.map_or(0.0, |p| p.cost(input_tokens, output_tokens));
     }
 
     /// Records a call that failed after its retries.
     pub fn record_failure(&self, model: &str, retries: u64) {
-        if let Some(parent) = &self.parent {
-            parent.record_failure(model, retries);
+        let outcome = Settled::Failure { model, retries };
+        for level in self.levels() {
+            level.count(&mut level.lock(), &outcome);
         }
-        let priced = self.prices.lookup(model).is_some();
-        let mut s = self.lock();
-        let u = s.models.entry(model.to_string()).or_default();
-        u.errors += 1;
-        u.retries += retries;
-        u.priced = priced;
+    }
+
+    /// Counts `outcome` in this level's state.
+    fn count(&self, s: &mut State, outcome: &Settled<'_>) {
+        match *outcome {
+            Settled::Success {
+                model,
+                input_tokens,
+                output_tokens,
+                retries,
+            } => {
+                let price = self.prices.lookup(model);
+                let u = s.models.entry(model.to_string()).or_default();
+                u.calls += 1;
+                u.input_tokens += input_tokens;
+                u.output_tokens += output_tokens;
+                u.retries += retries;
+                u.priced = price.is_some();
+                u.cost_usd += price.map_or(0.0, |p| p.cost(input_tokens, output_tokens));
+            }
+            Settled::Failure { model, retries } => {
+                let priced = self.prices.lookup(model).is_some();
+                let u = s.models.entry(model.to_string()).or_default();
+                u.errors += 1;
+                u.retries += retries;
+                u.priced = priced;
+            }
+            Settled::Dropped => {}
+        }
     }
 
     /// Usage per model.
