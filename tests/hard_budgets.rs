@@ -308,8 +308,7 @@ fn an_answer_submitted_from_refused_calls_is_set_aside_for_the_final_turn() {
     let final_turn = server
         .requests()
         .into_iter()
-        .filter(|r| r.is_root_turn())
-        .last()
+        .rfind(|r| r.is_root_turn())
         .map(|r| r.prompt())
         .unwrap_or_default();
     assert!(
