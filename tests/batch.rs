@@ -232,6 +232,8 @@ fn a_torn_last_line_is_cut_before_appending() {
     let good = r#"{"id":"a","answer":1,"status":"submitted","answer_kind":"submitted","iterations":1,"usage":{},"cost_usd":0.0,"wall_s":0.1,"error":null}"#;
     std::fs::write(&path, format!("{good}\n{{\"id\":\"b\",\"ans")).unwrap();
     let (file, done) = ResultsFile::open(&path).unwrap();
+    assert_eq!(done.torn_bytes, Some(14));
+    let done = done.results;
     assert_eq!(done.len(), 1);
     assert!(done.contains_key("a"));
     let mut r = done["a"].clone();

@@ -5,20 +5,25 @@
 //! and pace hold for the whole batch, and each task's ledger is a child of
 //! the batch's, so per-task usage is exact while global budgets still
 //! apply. Every result is appended to the results file the moment its task
-//! ends ([`ResultsFile`]); re-running with the same file skips what is
-//! done. `shard i/n` takes a stable share of the tasks by id.
+//! ends ([`ResultsFile`]), and the file is compacted to one line per task
+//! when the batch ends. Re-running with the same file skips what ended,
+//! except what [`Retry`] names; the summary and exit status describe the
+//! whole file, not only this invocation. `shard i/n` takes a stable share
+//! of the tasks by id. With `replay`, each task replays its own recorded
+//! trace (`DIR/<id>.jsonl`, as `trace_dir` wrote it).
 //!
 //! A task never takes the batch down with it: fields out of range
 //! ([`Task::check`], [`Task::invalid`]) and panics alike end that task
 //! `failed` with the reason, and the workers go on to the next.
 
 mod results;
+mod retry;
 mod task;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -26,10 +31,11 @@ use serde::Serialize;
 
 use crate::driver::{Rlm, RunConfig};
 use crate::llm::{Budgets, Ledger, LlmClient, ModelSpec};
-use crate::trace::TraceRouter;
+use crate::trace::{ReplayBook, TraceRouter};
 use crate::{Context, ContextBuilder};
 
-pub use results::{ResultLine, ResultsFile};
+pub use results::{Existing, ResultLine, ResultsError, ResultsFile};
+pub use retry::{Retry, RETRYABLE};
 pub use task::{
     parse_shard, parse_tasks, read_tasks, shard_of, BadLine, InvalidTask, Task, TaskContext,
 };
@@ -49,23 +55,55 @@ pub struct BatchOptions {
     pub jobs: usize,
     /// Only tasks of shard `i` of `n`.
     pub shard: Option<(usize, usize)>,
-    /// Run again the tasks whose last result failed.
-    pub retry_failed: bool,
+    /// Which ended tasks run again (interrupted ones always do).
+    pub retry: Retry,
     /// One trace file per task in this directory.
     pub trace_dir: Option<PathBuf>,
+    /// Replay each task from its trace in this directory (a `trace_dir` of
+    /// an earlier batch) instead of calling the root model.
+    pub replay: Option<PathBuf>,
     /// Settings every task starts from.
     pub base: RunConfig,
     /// How contexts given as paths are loaded.
     pub loader: ContextBuilder,
 }
 
-/// Live counts, for progress displays.
+/// Live counts, for progress displays; [`BatchProgress::snapshot`] reads
+/// them together, so they always add up.
 #[derive(Debug, Default)]
 pub struct BatchProgress {
-    pub total: AtomicUsize,
-    pub done: AtomicUsize,
-    pub failed: AtomicUsize,
-    pub running: AtomicUsize,
+    counts: Mutex<ProgressCounts>,
+}
+
+/// The tasks of this invocation, by where they are: `queued + running +
+/// submitted + not_submitted == total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressCounts {
+    pub total: usize,
+    pub queued: usize,
+    pub running: usize,
+    /// Ended with status `submitted`.
+    pub submitted: usize,
+    /// Ended any other way.
+    pub not_submitted: usize,
+}
+
+impl ProgressCounts {
+    /// Tasks that ended, either way.
+    pub fn ended(&self) -> usize {
+        self.submitted + self.not_submitted
+    }
+}
+
+impl BatchProgress {
+    /// The counts, all read at one moment.
+    pub fn snapshot(&self) -> ProgressCounts {
+        *lock(&self.counts)
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ProgressCounts)) {
+        change(&mut lock(&self.counts));
+    }
 }
 
 /// What a batch did.
@@ -81,9 +119,16 @@ pub struct BatchSummary {
     pub ran: usize,
     /// Of those, how many ended `submitted`.
     pub submitted: usize,
-    /// Results by status.
-    pub by_status: BTreeMap<String, usize>,
-    /// Failures by reason (the start of the error message).
+    /// This shard's tasks by the status of their latest line in the
+    /// results file, this invocation's and earlier ones' together.
+    pub in_results: BTreeMap<String, usize>,
+    /// This shard's tasks with no line in the results file (the batch was
+    /// stopped before they ran).
+    pub not_run: usize,
+    /// Lines in the results file for ids that are not in the task file.
+    pub other_ids: usize,
+    /// Tasks of `in_results` that did not submit, by reason (status and
+    /// the start of the error message).
     pub failures: BTreeMap<String, usize>,
     pub cost_usd: f64,
     pub input_tokens: u64,
@@ -99,6 +144,16 @@ pub struct BatchSummary {
     pub unwritten: Vec<String>,
     /// Per-task traces that could not be fully written, as `(id, error)`.
     pub trace_errors: Vec<(String, String)>,
+    /// Why the results file could not be compacted at the end; it then
+    /// still holds every line, superseded ones included.
+    pub compact_error: Option<String>,
+}
+
+impl BatchSummary {
+    /// Whether every task of the shard has a latest line `submitted`.
+    pub fn all_submitted(&self) -> bool {
+        self.not_run == 0 && self.in_results.keys().all(|s| s == "submitted")
+    }
 }
 
 /// Runs tasks and appends their results. See the module docs.
@@ -159,7 +214,9 @@ impl BatchRunner {
         self.cancelled.clone()
     }
 
-    /// Runs the tasks not already in `out` (and in this shard), appending results.
+    /// Runs the tasks of this shard that `existing` (the results file's
+    /// latest lines, from [`ResultsFile::open`]) does not hold as ended,
+    /// appends their results, and compacts the file when done.
     pub fn run(
         &self,
         tasks: Vec<Task>,
@@ -172,6 +229,9 @@ impl BatchRunner {
             ..Default::default()
         };
         let mut queue = VecDeque::new();
+        let mut shard_ids = Vec::new();
+        let all_ids: std::collections::HashSet<String> =
+            tasks.iter().map(|t| t.id.clone()).collect();
         for task in tasks {
             if let Some((i, n)) = self.options.shard {
                 if shard_of(&task.id, n) != i {
@@ -179,18 +239,23 @@ impl BatchRunner {
                     continue;
                 }
             }
+            shard_ids.push(task.id.clone());
             if existing
                 .get(&task.id)
-                .is_some_and(|r| !r.needs_rerun(self.options.retry_failed))
+                .is_some_and(|r| !self.options.retry.covers(&r.status))
             {
                 summary.already_done += 1;
                 continue;
             }
             queue.push_back(task);
         }
-        self.progress.total.store(queue.len(), Ordering::SeqCst);
+        self.progress.update(|c| {
+            c.total = queue.len();
+            c.queued = queue.len();
+        });
         let queue = Mutex::new(queue);
         let summary = Mutex::new(summary);
+        let latest: Mutex<HashMap<String, ResultLine>> = Mutex::new(HashMap::new());
         let work = || loop {
             if self.cancelled.load(Ordering::SeqCst) {
                 break;
@@ -198,10 +263,13 @@ impl BatchRunner {
             let Some(task) = lock(&queue).pop_front() else {
                 break;
             };
-            self.progress.running.fetch_add(1, Ordering::SeqCst);
+            self.progress.update(|c| {
+                c.queued = c.queued.saturating_sub(1);
+                c.running += 1;
+            });
             let result = self.run_task(&task);
-            self.progress.running.fetch_sub(1, Ordering::SeqCst);
             self.record(&result, out, &mut lock(&summary));
+            lock(&latest).insert(result.id.clone(), result);
         };
         let workers = self.options.jobs.clamp(1, MAX_JOBS);
         std::thread::scope(|scope| {
@@ -221,6 +289,23 @@ impl BatchRunner {
         let mut summary = summary
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut latest = latest
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Results that could not be written are not in the file.
+        if summary.results_error.is_some() {
+            for line in &summary.unwritten {
+                if let Ok(r) = serde_json::from_str::<ResultLine>(line) {
+                    latest.remove(&r.id);
+                }
+            }
+        }
+        describe_file(&mut summary, &shard_ids, &all_ids, existing, &latest);
+        if summary.results_error.is_none() {
+            if let Err(e) = out.compact() {
+                summary.compact_error = Some(e.to_string());
+            }
+        }
         let totals = self.client.ledger().totals();
         summary.cost_usd = totals.cost_usd;
         summary.input_tokens = totals.input_tokens;
@@ -230,21 +315,21 @@ impl BatchRunner {
         summary
     }
 
-    /// Counts a finished task and appends its result.
+    /// Counts an ended task and appends its result.
     fn record(&self, result: &ResultLine, out: &ResultsFile, s: &mut BatchSummary) {
-        if result.status != "submitted" {
-            self.progress.failed.fetch_add(1, Ordering::SeqCst);
-        }
-        self.progress.done.fetch_add(1, Ordering::SeqCst);
         let write = out.append(result);
+        let submitted = result.status == "submitted";
+        self.progress.update(|c| {
+            c.running = c.running.saturating_sub(1);
+            if submitted {
+                c.submitted += 1;
+            } else {
+                c.not_submitted += 1;
+            }
+        });
         s.ran += 1;
-        *s.by_status.entry(result.status.clone()).or_default() += 1;
-        if result.status == "submitted" {
+        if submitted {
             s.submitted += 1;
-        } else if let Some(e) = &result.error {
-            *s.failures.entry(reason(&result.status, e)).or_default() += 1;
-        } else {
-            *s.failures.entry(result.status.clone()).or_default() += 1;
         }
         if let Some(e) = &result.trace_error {
             s.trace_errors.push((result.id.clone(), e.clone()));
@@ -341,6 +426,18 @@ impl BatchRunner {
             .config(config)
             .shared_client(self.client.with_ledger(ledger), &task.id)
             .runtime(self.handle.clone());
+        if let Some(dir) = &self.options.replay {
+            let path = dir.join(format!("{}.jsonl", file_safe(&task.id)));
+            match ReplayBook::load(&path) {
+                Ok(book) => builder = builder.replay_book(Arc::new(book)),
+                Err(e) => {
+                    return error_line(format!(
+                        "replay: no usable trace for task {} ({e})",
+                        task.id
+                    ))
+                }
+            }
+        }
         if let Some(dir) = &self.options.trace_dir {
             builder = builder.trace(dir.join(format!("{}.jsonl", file_safe(&task.id))));
         }
@@ -378,6 +475,37 @@ impl BatchRunner {
     }
 }
 
+/// Fills in what the results file holds for the shard's tasks: the latest
+/// line of each, from this run (`now`) or an earlier one (`before`).
+fn describe_file(
+    s: &mut BatchSummary,
+    shard_ids: &[String],
+    all_ids: &std::collections::HashSet<String>,
+    before: &HashMap<String, ResultLine>,
+    now: &HashMap<String, ResultLine>,
+) {
+    for id in shard_ids {
+        let Some(r) = now.get(id).or_else(|| before.get(id)) else {
+            s.not_run += 1;
+            continue;
+        };
+        *s.in_results.entry(r.status.clone()).or_default() += 1;
+        if r.status != "submitted" {
+            let why = match &r.error {
+                Some(e) => reason(&r.status, e),
+                None => r.status.clone(),
+            };
+            *s.failures.entry(why).or_default() += 1;
+        }
+    }
+    s.other_ids = before
+        .keys()
+        .chain(now.keys())
+        .filter(|id| !all_ids.contains(id.as_str()))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+}
+
 /// The result of a task that did not run, or stopped before its run could
 /// say how it ended.
 fn not_run(task: &Task, status: &str, error: String, started: Instant) -> ResultLine {
@@ -402,14 +530,30 @@ fn status_name(status: &crate::driver::RunStatus) -> String {
         .unwrap_or_default()
 }
 
-/// A failure's reason for the summary: its status and the first words of its error.
+/// A failure's reason for the summary: its status and the first words of
+/// its error that say what happened. "the root model failed: gpt-5: HTTP
+/// 401: …" groups as `failed: the root model failed: HTTP 401`, so tasks
+/// that failed alike count together whatever the details.
 fn reason(status: &str, error: &str) -> String {
-    let short: String = error
-        .split([':', '('])
+    let mut parts = error.split(": ").map(str::trim);
+    let first = parts.next().unwrap_or(error);
+    let mut short = first.to_string();
+    if first.ends_with(" failed") {
+        // The next part is the model's name (one word), then what it said.
+        let mut next = parts.next();
+        if next.is_some_and(|p| !p.contains(' ')) {
+            next = parts.next();
+        }
+        if let Some(what) = next {
+            short = format!("{first}: {what}");
+        }
+    }
+    let short: String = short
+        .split(['(', '\n'])
         .next()
-        .unwrap_or(error)
+        .unwrap_or(&short)
         .chars()
-        .take(60)
+        .take(80)
         .collect();
     format!("{status}: {}", short.trim())
 }
@@ -430,5 +574,33 @@ fn file_safe(id: &str) -> String {
         format!("task_{s}")
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+
+    #[test]
+    fn failures_group_by_what_happened_not_by_their_details() {
+        assert_eq!(
+            reason("failed", "the root model failed: gpt-5: HTTP 401: bad key"),
+            "failed: the root model failed: HTTP 401"
+        );
+        assert_eq!(
+            reason(
+                "failed",
+                "the root model failed: gpt-5: error sending request for url (http://x/v1)"
+            ),
+            "failed: the root model failed: error sending request for url"
+        );
+        assert_eq!(
+            reason("error", "/no/such/file.txt: No such file or directory"),
+            "error: /no/such/file.txt"
+        );
+        assert_eq!(
+            reason("max_cost", "the budget of $0.0500 is used up"),
+            "max_cost: the budget of $0.0500 is used up"
+        );
     }
 }

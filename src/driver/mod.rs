@@ -393,8 +393,14 @@ impl RlmBuilder {
 
     /// Drives the run from a recorded trace: root responses come from it,
     /// and so do sub-call answers unless a sub-model is set.
-    pub fn replay(mut self, path: impl AsRef<Path>) -> Result<Self, BuildError> {
-        let book = ReplayBook::load(path.as_ref())?;
+    pub fn replay(self, path: impl AsRef<Path>) -> Result<Self, BuildError> {
+        Ok(self.replay_book(Arc::new(ReplayBook::load(path.as_ref())?)))
+    }
+
+    /// [`RlmBuilder::replay`] from a trace already loaded; with a
+    /// [`shared_client`](RlmBuilder::shared_client), the shared client
+    /// replays from it for this run alone.
+    pub fn replay_book(mut self, book: Arc<ReplayBook>) -> Self {
         let name = book
             .recorded_model
             .clone()
@@ -403,8 +409,8 @@ impl RlmBuilder {
             provider: Provider::Replay,
             name,
         };
-        self.replay = Some(Arc::new(book));
-        Ok(self)
+        self.replay = Some(book);
+        self
     }
 
     /// Uses `client` (shared with other runs: its connections, concurrency
@@ -426,7 +432,8 @@ impl RlmBuilder {
     pub fn build(mut self) -> Result<Rlm, BuildError> {
         let scope = self.shared_client.as_ref().map(|(_, s)| s.clone());
         let client = match (self.shared_client.take(), &self.replay) {
-            (Some((client, _)), _) => client,
+            (Some((client, _)), Some(book)) => client.replaying(book.clone()),
+            (Some((client, _)), None) => client,
             (None, Some(book)) => LlmClient::with_replay(
                 self.llm,
                 Arc::new(Ledger::new(self.prices, self.budgets)),
