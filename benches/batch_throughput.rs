@@ -71,7 +71,8 @@ fn main() {
             BatchOptions {
                 jobs,
                 shard: None,
-                retry_failed: false,
+                retry: rlm::batch::Retry::default(),
+                replay: None,
                 trace_dir: None,
                 base: RunConfig {
                     model: ModelSpec::parse("gpt-5"),
@@ -94,7 +95,7 @@ fn main() {
         let (out, existing) = ResultsFile::open(&dir.path().join("out.jsonl")).unwrap();
         let cpu0 = cpu_time();
         let t0 = Instant::now();
-        let summary = runner.run(tasks, &out, &existing);
+        let summary = runner.run(tasks, &out, &existing.results);
         let wall = t0.elapsed().as_secs_f64();
         let cpu = (cpu_time() - cpu0).as_secs_f64();
         assert_eq!(summary.submitted, TASKS, "{summary:?}");

@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use rlm::batch::{
-    parse_shard, read_tasks, BatchOptions, BatchRunner, BatchSummary, ResultsFile, Task,
+    parse_shard, read_tasks, BatchOptions, BatchRunner, BatchSummary, Existing, ProgressCounts,
+    ResultsFile, Retry, Task,
 };
 use rlm::driver::RunConfig;
 use rlm::dsl::Limits;
@@ -23,7 +24,7 @@ use super::{LoadArgs, ModelArgs};
 pub(crate) struct BatchArgs {
     /// Task file: one JSON object per line, {"id", "query", "context": path(s)} or {"id", "query", "context_text"}.
     pub(crate) tasks: PathBuf,
-    /// Results file (JSONL), appended as tasks finish; re-running skips finished ids.
+    /// Results file (JSONL): one line per task, appended as tasks end; re-running resumes it. A file holding anything else is refused.
     #[arg(long)]
     pub(crate) out: PathBuf,
     /// Tasks running at once, 1 to 1024.
@@ -32,7 +33,10 @@ pub(crate) struct BatchArgs {
     /// Run only shard i of n (0-based), e.g. --shard 2/8.
     #[arg(long)]
     pub(crate) shard: Option<String>,
-    /// Also run again tasks whose last result failed.
+    /// Also run again tasks whose latest result has one of these statuses: failed, max_cost, max_tokens, max_calls, timeout, max_iterations (comma-separated). Interrupted tasks always run again.
+    #[arg(long, value_name = "STATUS,...", value_parser = Retry::parse)]
+    pub(crate) retry: Option<Retry>,
+    /// The same as --retry failed.
     #[arg(long)]
     pub(crate) retry_failed: bool,
     /// Write one trace per task into this directory.
@@ -64,7 +68,15 @@ pub(crate) struct BatchArgs {
 }
 
 pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.models.settings()?;
+    let mut settings = args.models.settings()?;
+    let replay = replay_dir(args.models.model.as_deref())?;
+    if replay.is_some() {
+        settings.model = None;
+        // Sub-calls replay too, unless a real sub-model was asked for.
+        if args.models.sub_model.is_none() {
+            settings.sub_model = None;
+        }
+    }
     let shard = args
         .shard
         .as_deref()
@@ -83,12 +95,19 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     }
     let needs_model = tasks.iter().any(|t| t.model.is_none());
     anyhow::ensure!(
-        !needs_model || settings.model.is_some(),
+        !needs_model || settings.model.is_some() || replay.is_some(),
         "no root model: pass --model, set RLM_MODEL, or give every task a \"model\""
     );
     rlm::preflight::Preflight::new(&settings)
         .tasks(&tasks)
         .check()?;
+    if let (Some(dir), Some(from)) = (&args.trace_dir, &replay) {
+        anyhow::ensure!(
+            !same_file(dir, from),
+            "--trace-dir {} is the directory being replayed: the new traces would replace the recorded ones. Record the replay elsewhere",
+            dir.display()
+        );
+    }
     if let Some(dir) = &args.trace_dir {
         // create_dir_all on a file says only "File exists".
         anyhow::ensure!(
@@ -99,8 +118,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating trace directory {}", dir.display()))?;
     }
-    let (out, existing) = ResultsFile::open(&args.out)
-        .with_context(|| format!("opening results file {}", args.out.display()))?;
+    check_out(&args.out, &args.tasks, args.trace_dir.as_deref())?;
+    let (out, existing) = open_results(&args.out)?;
 
     let super::Models { runtime, client } = super::Models::new(&settings)?;
     let base = RunConfig {
@@ -126,24 +145,112 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         BatchOptions {
             jobs: args.jobs,
             shard,
-            retry_failed: args.retry_failed,
+            retry: retry(args.retry.as_ref(), args.retry_failed),
             trace_dir: args.trace_dir.clone(),
+            replay: replay.clone(),
             base,
             loader: args.load.builder(),
         },
     );
     let summary = run_with_progress(&runtime, &runner, tasks, &out, &existing, args.quiet);
     print_summary(&summary, runner.client().ledger().cost(), bad.len(), &out);
-    Ok(ExitCode::from(if summary.results_error.is_some() {
+    Ok(ExitCode::from(exit_code(&summary, bad.len())))
+}
+
+/// The exit status of a batch: it describes the whole results file, so a
+/// resume that had nothing left to run still fails while a task's latest
+/// line is not `submitted`.
+fn exit_code(s: &BatchSummary, bad_lines: usize) -> u8 {
+    if s.results_error.is_some() {
         // Not 130: nobody interrupted it, and a script must not take it for Ctrl-C.
         1
-    } else if summary.interrupted {
+    } else if s.interrupted {
         130
-    } else if summary.ran > summary.submitted {
+    } else if !s.all_submitted() || bad_lines > 0 {
         3
     } else {
         0
-    }))
+    }
+}
+
+/// `--retry` and its synonym `--retry-failed`, together.
+pub(crate) fn retry(list: Option<&Retry>, failed: bool) -> Retry {
+    let base = list.cloned().unwrap_or_default();
+    if failed {
+        base.union(&Retry::failed())
+    } else {
+        base
+    }
+}
+
+/// Refuses an `--out` that would overwrite the task file or a trace: the
+/// results file is rewritten when it is compacted.
+pub(crate) fn check_out(
+    out: &std::path::Path,
+    tasks: &std::path::Path,
+    trace_dir: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !same_file(out, tasks),
+        "--out {} is the task file: the results would replace the tasks. Name a new file, e.g. --out results.jsonl",
+        out.display()
+    );
+    if let Some(dir) = trace_dir {
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+        anyhow::ensure!(
+            !parent.starts_with(&dir),
+            "--out {} is inside --trace-dir {}, where each task's trace is written: a task's trace could replace the results. Put the results file elsewhere",
+            out.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether two paths name one existing file (through links too).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        #[cfg(unix)]
+        (Ok(x), Ok(y)) => {
+            use std::os::unix::fs::MetadataExt as _;
+            x.dev() == y.dev() && x.ino() == y.ino()
+        }
+        #[cfg(not(unix))]
+        (Ok(_), Ok(_)) => std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok(),
+        _ => false,
+    }
+}
+
+/// Opens the results file, saying what was dropped and compacted.
+pub(crate) fn open_results(path: &std::path::Path) -> anyhow::Result<(ResultsFile, Existing)> {
+    let (out, existing) = ResultsFile::open(path)?;
+    if let Some(bytes) = existing.torn_bytes {
+        super::eprint_text(&format!(
+            "rlm: warning: {}: dropped a torn last line ({bytes} bytes), left by a batch killed while writing it; that task runs again",
+            path.display()
+        ));
+    }
+    Ok((out, existing))
+}
+
+/// `--model replay:DIR`: the directory whose traces the tasks replay.
+pub(crate) fn replay_dir(model: Option<&str>) -> anyhow::Result<Option<PathBuf>> {
+    let Some(dir) = model.and_then(|m| m.strip_prefix("replay:")) else {
+        return Ok(None);
+    };
+    let dir = PathBuf::from(dir);
+    anyhow::ensure!(
+        dir.is_dir(),
+        "--model replay:{} : a batch replays a directory of traces, one per task, as --trace-dir wrote them; {} is not a directory",
+        dir.display(),
+        dir.display()
+    );
+    Ok(Some(dir))
 }
 
 /// Runs the batch with a progress bar on a terminal and graceful Ctrl-C.
@@ -152,7 +259,7 @@ pub fn run_with_progress(
     runner: &BatchRunner,
     tasks: Vec<Task>,
     out: &ResultsFile,
-    existing: &std::collections::HashMap<String, rlm::batch::ResultLine>,
+    existing: &Existing,
     quiet: bool,
 ) -> BatchSummary {
     let stop = runner.interrupter();
@@ -176,9 +283,9 @@ pub fn run_with_progress(
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} tasks · {msg} · ETA {eta}",
-            ) {
+            // indicatif's own ETA guesses from the first tick; ours waits
+            // for a task to end (`progress_message`).
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {msg}") {
                 bar.set_style(style);
             }
             bar
@@ -190,14 +297,20 @@ pub fn run_with_progress(
                 done.clone(),
             );
             scope.spawn(move || {
+                let started = std::time::Instant::now();
                 while !done.load(Ordering::SeqCst) {
+                    let counts = p.snapshot();
+                    if counts.total == 0 {
+                        // Not queued yet (or nothing to run): no bar to draw.
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    }
                     let t = client.ledger().totals();
-                    bar.set_length(p.total.load(Ordering::Relaxed) as u64);
-                    bar.set_position(p.done.load(Ordering::Relaxed) as u64);
+                    bar.set_length(counts.total as u64);
+                    bar.set_position(counts.ended() as u64);
                     bar.set_message(format!(
-                        "{} failed, {} running · {} tokens · {}",
-                        p.failed.load(Ordering::Relaxed),
-                        p.running.load(Ordering::Relaxed),
+                        "{} · {} tokens · {}",
+                        progress_message(&counts, started.elapsed()),
                         t.input_tokens + t.output_tokens,
                         cost_text(client.ledger().cost())
                     ));
@@ -206,7 +319,7 @@ pub fn run_with_progress(
                 bar.finish_and_clear();
             });
         }
-        runner.run(tasks, out, existing)
+        runner.run(tasks, out, &existing.results)
     })
 }
 
@@ -219,7 +332,37 @@ impl Drop for SetOnDrop {
     }
 }
 
-/// `cost` is the batch's cost, `None` when a model used has no known price.
+/// The progress line: counts that add up to the total, and an ETA only
+/// once a task has ended (before that there is nothing to estimate from).
+fn progress_message(c: &ProgressCounts, elapsed: Duration) -> String {
+    let mut text = format!(
+        "{}/{} tasks: {} submitted, {} not, {} running, {} queued",
+        c.ended(),
+        c.total,
+        c.submitted,
+        c.not_submitted,
+        c.running,
+        c.queued
+    );
+    let left = c.total.saturating_sub(c.ended());
+    if c.ended() > 0 && left > 0 {
+        let eta = elapsed.as_secs_f64() / c.ended() as f64 * left as f64;
+        text.push_str(&format!(" · ETA {}", duration_text(eta)));
+    }
+    text
+}
+
+/// Seconds as `42s`, `3m07s` or `2h05m`.
+fn duration_text(secs: f64) -> String {
+    let s = secs.round().min(1e9) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// `cost` is this invocation's cost, `None` when a model used has no known price.
 fn print_summary(s: &BatchSummary, cost: Option<f64>, bad_lines: usize, out: &ResultsFile) {
     let stopped = if s.results_error.is_some() {
         " (stopped: the results file cannot be written)"
@@ -228,21 +371,69 @@ fn print_summary(s: &BatchSummary, cost: Option<f64>, bad_lines: usize, out: &Re
     } else {
         ""
     };
+    let mut scope = format!("{} tasks", s.tasks);
+    if s.other_shards > 0 {
+        scope.push_str(&format!(" ({} in this shard)", s.tasks - s.other_shards));
+    }
+    if bad_lines > 0 {
+        scope.push_str(&format!(", {bad_lines} bad lines not run"));
+    }
     super::eprint_text(&format!(
-        "rlm batch: {} tasks: ran {} ({} submitted), {} already done, {} in other shards, {} bad lines; {:.1}s, {} tokens, {}{}",
-        s.tasks,
+        "rlm batch: {scope}; ran {} now ({} submitted), {} already ended; {:.1}s, {} tokens, {}{stopped}",
         s.ran,
         s.submitted,
         s.already_done,
-        s.other_shards,
-        bad_lines,
         s.wall_s,
         s.input_tokens + s.output_tokens,
         cost_text(cost),
-        stopped
+    ));
+    let held: usize = s.in_results.values().sum();
+    let mut statuses: Vec<String> = s
+        .in_results
+        .iter()
+        .map(|(status, n)| format!("{n} {status}"))
+        .collect();
+    if s.not_run > 0 {
+        statuses.push(format!("{} not run yet", s.not_run));
+    }
+    let others = if s.other_ids > 0 {
+        format!(" (and {} lines for ids not in the task file)", s.other_ids)
+    } else {
+        String::new()
+    };
+    super::eprint_text(&format!(
+        "rlm batch: {held} in {}: {}{others}",
+        out.path().display(),
+        if statuses.is_empty() {
+            "nothing yet".to_string()
+        } else {
+            statuses.join(", ")
+        }
     ));
     for (reason, n) in &s.failures {
         super::eprint_text(&format!("  {n:>6}  {reason}"));
+    }
+    let retryable: std::collections::BTreeSet<&str> = s
+        .in_results
+        .keys()
+        .filter_map(|status| match status.as_str() {
+            "submitted" | "interrupted" => None,
+            "error" => Some("failed"),
+            "max_llm_calls" => Some("max_calls"),
+            other => rlm::batch::RETRYABLE.iter().copied().find(|r| *r == other),
+        })
+        .collect();
+    if !retryable.is_empty() {
+        super::eprint_text(&format!(
+            "  to run those again, add --retry {}",
+            retryable.into_iter().collect::<Vec<_>>().join(",")
+        ));
+    }
+    if let Some(e) = &s.compact_error {
+        super::eprint_text(&format!(
+            "rlm: warning: could not compact {}: {e}; it still holds every result, and superseded lines are dropped on the next run",
+            out.path().display()
+        ));
     }
     if let Some((id, first)) = s.trace_errors.first() {
         super::eprint_text(&format!(

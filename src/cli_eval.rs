@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use rlm::batch::{BatchOptions, BatchRunner, ResultsFile, Task, TaskContext};
+use rlm::batch::{BatchOptions, BatchRunner, Retry, Task, TaskContext};
 use rlm::driver::RunConfig;
 use rlm::dsl::Limits;
 use rlm::eval::{self, EvalTask, Family, Pool};
@@ -109,9 +109,20 @@ struct Attempt {
 pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let family: Family = args.task.parse()?;
     let lengths = eval::parse_lengths(&args.lengths)?;
-    let settings = args.models.settings()?;
+    let mut settings = args.models.settings()?;
+    let replay = super::cli_batch::replay_dir(args.models.model.as_deref())?;
+    if replay.is_some() {
+        settings.model = None;
+        if args.models.sub_model.is_none() {
+            settings.sub_model = None;
+        }
+        anyhow::ensure!(
+            args.baseline.is_none(),
+            "--baseline direct cannot be replayed: its calls are not recorded in the task traces"
+        );
+    }
     anyhow::ensure!(
-        settings.model.is_some(),
+        settings.model.is_some() || replay.is_some(),
         "no model to evaluate: pass --model (and optionally --sub-model), or set RLM_MODEL"
     );
     anyhow::ensure!(args.n > 0, "--n must be at least 1");
@@ -136,7 +147,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let super::Models { runtime, client } = super::Models::new(&settings)?;
     let model = ModelSpec::parse(settings.model.as_deref().unwrap_or_default());
 
-    let mut attempts = run_rlm(&args, &settings, &runtime, &client, &tasks)?;
+    let mut attempts = run_rlm(&args, &settings, &runtime, &client, &tasks, replay)?;
     if args.baseline == Some(Baseline::Direct) {
         let window = args.baseline_window.unwrap_or(settings.sub_context_tokens);
         attempts.extend(run_direct(&runtime, &client, &model, &tasks, window));
@@ -156,6 +167,7 @@ fn run_rlm(
     runtime: &tokio::runtime::Runtime,
     client: &LlmClient,
     tasks: &[EvalTask],
+    replay: Option<PathBuf>,
 ) -> anyhow::Result<Vec<Attempt>> {
     let temp;
     let out_path = match &args.out {
@@ -169,8 +181,16 @@ fn run_rlm(
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating trace directory {}", dir.display()))?;
     }
-    let (out, existing) = ResultsFile::open(&out_path)
-        .with_context(|| format!("opening results file {}", out_path.display()))?;
+    if let Some(dir) = &args.trace_dir {
+        if let Some(from) = &replay {
+            anyhow::ensure!(
+                std::fs::canonicalize(dir).ok() != std::fs::canonicalize(from).ok(),
+                "--trace-dir {} is the directory being replayed: the new traces would replace the recorded ones",
+                dir.display()
+            );
+        }
+    }
+    let (out, existing) = super::cli_batch::open_results(&out_path)?;
     let base = RunConfig {
         model: ModelSpec::parse(settings.model.as_deref().unwrap_or_default()),
         sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),
@@ -187,8 +207,9 @@ fn run_rlm(
         BatchOptions {
             jobs: args.jobs,
             shard: None,
-            retry_failed: false,
+            retry: Retry::default(),
             trace_dir: args.trace_dir.clone(),
+            replay,
             base,
             loader: LoadArgs::default_builder(),
         },
@@ -212,7 +233,7 @@ fn run_rlm(
         !summary.interrupted,
         "interrupted; re-run with the same --out to resume"
     );
-    let (_, results) = ResultsFile::open(&out_path)?;
+    let results = out.results()?;
     Ok(tasks
         .iter()
         .enumerate()

@@ -276,10 +276,11 @@ enum Command {
     /// 3 max iterations, 4 call budget, 5 token budget, 6 cost budget,
     /// 7 timeout, 130 interrupted.
     Run(Box<RunArgs>),
-    /// Run many tasks from a JSONL file, appending results; resumable and shardable.
+    /// Run many tasks from a JSONL file, one result line per task; resumable and shardable.
     ///
-    /// Exit status: 0 all tasks submitted, 3 some did not, 1 results file cannot be
-    /// written, 2 bad arguments, 130 interrupted.
+    /// Exit status, for the whole results file: 0 every task's latest line is
+    /// submitted, 3 some task's is not, 1 results file cannot be written, 2 bad
+    /// arguments or a file that is not a results file, 130 interrupted.
     Batch(Box<cli_batch::BatchArgs>),
     /// Generate a benchmark family (niah, oolong, pairs), run it, score it the paper's way.
     Eval(Box<cli_eval::EvalArgs>),

@@ -578,15 +578,19 @@ fn tasks_with_out_of_range_fields_fail_alone_naming_the_field_and_the_batch_fini
     // Only the good tasks reached the provider.
     assert_eq!(server.requests().len(), bad.len());
 
-    // A resume does not run them again, and ends at once.
+    // A resume does not run them again, and ends at once, still saying
+    // (and exiting with) what the file holds.
     let (code, _, stderr) = batch(&[]);
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("ran 0 now") && stderr.contains("failed: invalid task"));
     assert_eq!(jsonl(&out).len(), 2 * bad.len());
-    // Asked to, it runs them again, and they fail again the same way.
+    // Asked to, it runs them again, and they fail again the same way; their
+    // new lines replace the old ones.
     let (code, _, stderr) = batch(&["--retry-failed"]);
     no_panic(&stderr);
     assert_eq!(code, 3, "{stderr}");
-    assert_eq!(jsonl(&out).len(), 3 * bad.len());
+    assert!(stderr.contains(&format!("ran {} now", bad.len())), "{stderr}");
+    assert_eq!(jsonl(&out).len(), 2 * bad.len());
     assert_eq!(server.requests().len(), bad.len());
 }
 
@@ -629,7 +633,8 @@ fn a_task_that_panics_is_a_failed_result_and_the_other_tasks_finish() {
         BatchOptions {
             jobs: 2,
             shard: None,
-            retry_failed: false,
+            retry: rlm::batch::Retry::default(),
+            replay: None,
             trace_dir: None,
             base: RunConfig {
                 model: ModelSpec::parse("gpt-5"),
@@ -649,7 +654,7 @@ fn a_task_that_panics_is_a_failed_result_and_the_other_tasks_finish() {
     let summary = runner.run(
         tasks.into_iter().chain([bad_timeout]).collect(),
         &out,
-        &existing,
+        &existing.results,
     );
     assert_eq!((summary.ran, summary.submitted), (5, 3), "{summary:?}");
     let rows = by_id(&jsonl(&dir.path().join("out.jsonl")));
@@ -668,7 +673,7 @@ fn a_task_that_panics_is_a_failed_result_and_the_other_tasks_finish() {
     let again = runner.run(
         vec![Task::new("d", "q", TaskContext::Inline("x".into()))],
         &out,
-        &existing,
+        &existing.results,
     );
     assert_eq!(again.submitted, 1);
 }
