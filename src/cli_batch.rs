@@ -166,6 +166,9 @@ fn exit_code(s: &BatchSummary, bad_lines: usize) -> u8 {
         1
     } else if s.interrupted {
         130
+    } else if let Some(status) = s.budget_stop.filter(|_| !s.all_submitted()) {
+        // The batch's budget is what stopped it: 4, 5 or 6, as for a run.
+        status.exit_code()
     } else if !s.all_submitted() || bad_lines > 0 {
         3
     } else {
@@ -368,6 +371,8 @@ fn print_summary(s: &BatchSummary, cost: Option<f64>, bad_lines: usize, out: &Re
         " (stopped: the results file cannot be written)"
     } else if s.interrupted {
         " (interrupted: re-run the same command to resume)"
+    } else if s.budget_stop.is_some() {
+        " (stopped by the batch's budget: raise it and re-run with --retry to run the tasks it stopped)"
     } else {
         ""
     };

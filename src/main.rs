@@ -279,8 +279,9 @@ enum Command {
     /// Run many tasks from a JSONL file, one result line per task; resumable and shardable.
     ///
     /// Exit status, for the whole results file: 0 every task's latest line is
-    /// submitted, 3 some task's is not, 1 results file cannot be written, 2 bad
-    /// arguments or a file that is not a results file, 130 interrupted.
+    /// submitted, 3 some task's is not, 4/5/6 the batch's call/token/cost budget
+    /// stopped tasks, 1 results file cannot be written, 2 bad arguments or a
+    /// file that is not a results file, 130 interrupted.
     Batch(Box<cli_batch::BatchArgs>),
     /// Generate a benchmark family (niah, oolong, pairs), run it, score it the paper's way.
     Eval(Box<cli_eval::EvalArgs>),

@@ -294,6 +294,9 @@ fn a_batch_never_spends_more_than_its_global_cost_budget() {
         }
     }
     assert_eq!(stopped, 12, "{lines:?}");
+    // The batch's own budget stopped it: it exits as a run would, 6.
+    assert_eq!(exit, 6, "{stderr}");
+    assert!(stderr.contains("stopped by the batch's budget"), "{stderr}");
 }
 
 #[test]

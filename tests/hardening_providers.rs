@@ -589,7 +589,10 @@ fn tasks_with_out_of_range_fields_fail_alone_naming_the_field_and_the_batch_fini
     let (code, _, stderr) = batch(&["--retry-failed"]);
     no_panic(&stderr);
     assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains(&format!("ran {} now", bad.len())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("ran {} now", bad.len())),
+        "{stderr}"
+    );
     assert_eq!(jsonl(&out).len(), 2 * bad.len());
     assert_eq!(server.requests().len(), bad.len());
 }

@@ -144,6 +144,9 @@ pub struct BatchSummary {
     pub unwritten: Vec<String>,
     /// Per-task traces that could not be fully written, as `(id, error)`.
     pub trace_errors: Vec<(String, String)>,
+    /// The batch's own budget (not a task's) refused calls: the tasks it
+    /// stopped ended with this status, and the batch exits with its code.
+    pub budget_stop: Option<crate::driver::RunStatus>,
     /// Why the results file could not be compacted at the end; it then
     /// still holds every line, superseded ones included.
     pub compact_error: Option<String>,
@@ -306,6 +309,12 @@ impl BatchRunner {
                 summary.compact_error = Some(e.to_string());
             }
         }
+        summary.budget_stop = self
+            .client
+            .ledger()
+            .refusals()
+            .last
+            .map(|b| crate::driver::RunStatus::from_budget(&b));
         let totals = self.client.ledger().totals();
         summary.cost_usd = totals.cost_usd;
         summary.input_tokens = totals.input_tokens;

@@ -89,6 +89,16 @@ impl RunStatus {
     /// | max_cost | 6 |
     /// | timeout | 7 |
     /// | interrupted | 130 |
+    /// The status of a run that `budget` stopped.
+    pub fn from_budget(budget: &crate::llm::BudgetExceeded) -> RunStatus {
+        use crate::llm::BudgetExceeded;
+        match budget {
+            BudgetExceeded::Calls(_) => RunStatus::MaxLlmCalls,
+            BudgetExceeded::Tokens { .. } => RunStatus::MaxTokens,
+            BudgetExceeded::Cost { .. } | BudgetExceeded::Unpriced { .. } => RunStatus::MaxCost,
+        }
+    }
+
     pub fn exit_code(self) -> u8 {
         match self {
             RunStatus::Submitted => 0,

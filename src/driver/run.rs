@@ -213,11 +213,7 @@ fn fit_last_message(request: &mut ChatRequest, note: &str, room: Option<u64>) {
 }
 
 fn budget_status(b: &BudgetExceeded) -> RunStatus {
-    match b {
-        BudgetExceeded::Calls(_) => RunStatus::MaxLlmCalls,
-        BudgetExceeded::Tokens { .. } => RunStatus::MaxTokens,
-        BudgetExceeded::Cost { .. } | BudgetExceeded::Unpriced { .. } => RunStatus::MaxCost,
-    }
+    RunStatus::from_budget(b)
 }
 
 /// Runs the top-level loop and assembles the result.

@@ -41,7 +41,8 @@ pub fn known_cost(models: &BTreeMap<String, ModelUsage>) -> Option<f64> {
 /// A cost for people: `$0.0123`, or `no price known`.
 pub fn cost_text(cost: Option<f64>) -> String {
     match cost {
-        Some(usd) => format!("${usd:.4}"),
+        // `+ 0.0` turns the -0.0 that summing no costs gives into 0.0.
+        Some(usd) => format!("${:.4}", usd + 0.0),
         None => "no price known".into(),
     }
 }
@@ -410,9 +411,18 @@ impl Ledger {
             Output::Exactly(n) | Output::UpTo(n) => n,
         };
         let mut wait = false;
-        for (level, s) in levels.iter().zip(&states) {
+        for (i, (level, s)) in levels.iter().zip(states.iter_mut()).enumerate() {
             match level.judge(s, demand) {
-                Verdict::Refuse(b) => return Admission::Refused(b),
+                Verdict::Refuse(b) => {
+                    // A parent remembers the refusals its own budgets made
+                    // (a batch learns its budget stopped a task); the
+                    // ledger asked remembers them all (`admit`).
+                    if i > 0 && !hold {
+                        s.refusals.count += 1;
+                        s.refusals.last = Some(b.clone());
+                    }
+                    return Admission::Refused(b);
+                }
                 Verdict::Wait => wait = true,
                 Verdict::Grant(n) => granted = granted.min(n),
             }
@@ -928,6 +938,33 @@ mod tests {
         assert_eq!(batch.totals().output_tokens, 400);
         assert_eq!(a.totals().output_tokens, 0);
         assert!(granted(a.try_admit(&d, false)).output_tokens() == 400);
+    }
+
+    #[test]
+    fn a_parent_remembers_only_the_refusals_its_own_budget_made() {
+        let batch = ledger(Budgets {
+            max_calls: Some(3),
+            ..Default::default()
+        });
+        let task = Arc::new(Ledger::child(
+            &batch,
+            Budgets {
+                max_calls: Some(1),
+                ..Default::default()
+            },
+        ));
+        let d = demand("m", 10, Output::Exactly(10));
+        let _first = granted(task.try_admit(&d, false));
+        // The task's own budget refuses: the batch's budget is not spent.
+        assert!(matches!(task.try_admit(&d, false), Admission::Refused(_)));
+        assert_eq!(batch.refusals().count, 0);
+        let other = Arc::new(Ledger::child(&batch, Budgets::default()));
+        let _more = (
+            granted(other.try_admit(&d, false)),
+            granted(other.try_admit(&d, false)),
+        );
+        assert!(matches!(other.try_admit(&d, false), Admission::Refused(_)));
+        assert_eq!(batch.refusals().last, Some(BudgetExceeded::Calls(3)));
     }
 
     #[test]
