@@ -423,30 +423,27 @@ fn a_recorded_batch_replays_with_no_key_and_no_network() {
         );
         assert_eq!(code, 0, "{err}");
     } // the server is gone: nothing can answer over the network now
-    let replayed = dir.path().join("replayed.jsonl");
     let model = format!("replay:{}", traces.display());
-    let (code, _, err) = common::output(
-        common::rlm(dir.path())
-            .arg("batch")
-            .arg(&tasks)
-            .arg("--out")
-            .arg(&replayed)
-            .args(["--model", &model, "--quiet"]),
-    );
+    let replay = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let (code, _, err) = common::output(
+            common::rlm(dir.path())
+                .arg("batch")
+                .arg(&tasks)
+                .arg("--out")
+                .arg(&out)
+                .args(["--model", &model, "--quiet"])
+                .args(extra),
+        );
+        (code, err, out)
+    };
+    let (code, err, replayed) = replay("replayed.jsonl", &[]);
     assert_eq!(code, 0, "{err}");
     assert_all_answered(&one_line_per_task(&replayed), 6);
 
     // A task with no recorded trace fails alone, saying so.
     std::fs::remove_file(traces.join("t3.jsonl")).unwrap();
-    let again = dir.path().join("again.jsonl");
-    let (code, _, err) = common::output(
-        common::rlm(dir.path())
-            .arg("batch")
-            .arg(&tasks)
-            .arg("--out")
-            .arg(&again)
-            .args(["--model", &model, "--quiet"]),
-    );
+    let (code, err, again) = replay("again.jsonl", &[]);
     assert_eq!(code, 3, "{err}");
     let by_id = one_line_per_task(&again);
     assert!(by_id["t3"]["error"]
@@ -456,15 +453,9 @@ fn a_recorded_batch_replays_with_no_key_and_no_network() {
     assert_eq!(by_id["t2"]["status"], "submitted");
 
     // Recording the replay over the traces it reads is refused.
-    let (code, _, err) = common::output(
-        common::rlm(dir.path())
-            .arg("batch")
-            .arg(&tasks)
-            .arg("--out")
-            .arg(dir.path().join("x.jsonl"))
-            .args(["--model", &model, "--trace-dir", traces.to_str().unwrap()]),
-    );
+    let (code, err, _) = replay("x.jsonl", &["--trace-dir", traces.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is the directory being replayed"), "{err}");
 }
 
 #[test]
@@ -479,56 +470,32 @@ fn an_eval_recorded_with_traces_replays_to_the_same_scores() {
     });
     let dir = tempfile::tempdir().unwrap();
     let traces = dir.path().join("traces");
-    let eval = |model: &str, extra: &[&str]| {
+    let eval = |models: &[&str], trace_dir: &Path| {
         common::output(
             common::rlm(dir.path())
-                .args([
-                    "eval",
-                    "niah",
-                    "--n",
-                    "2",
-                    "--lengths",
-                    "8k",
-                    "--json",
-                    "--quiet",
-                ])
-                .args([
-                    "--pool",
-                    "builtin",
-                    "--model",
-                    model,
-                    "--sub-model",
-                    "gpt-5-mini",
-                ])
-                .args(["--trace-dir", traces.to_str().unwrap()])
-                .args(extra),
+                .args(["eval", "niah", "--n", "2", "--lengths", "8k"])
+                .args(["--json", "--quiet", "--pool", "builtin"])
+                .args(models)
+                .arg("--trace-dir")
+                .arg(trace_dir),
         )
     };
     let url = server.openai_url();
-    let (code, recorded, err) = eval("gpt-5", &["--base-url", &url]);
+    let (code, recorded, err) = eval(
+        &[
+            "--model",
+            "gpt-5",
+            "--sub-model",
+            "gpt-5-mini",
+            "--base-url",
+            &url,
+        ],
+        &traces,
+    );
     assert_eq!(code, 0, "{err}");
     drop(server);
-    let replay_traces = dir.path().join("replay-traces");
-    let (code, replayed, err) = common::output(
-        common::rlm(dir.path())
-            .args([
-                "eval",
-                "niah",
-                "--n",
-                "2",
-                "--lengths",
-                "8k",
-                "--json",
-                "--quiet",
-            ])
-            .args([
-                "--pool",
-                "builtin",
-                "--model",
-                &format!("replay:{}", traces.display()),
-            ])
-            .args(["--trace-dir", replay_traces.to_str().unwrap()]),
-    );
+    let replay = format!("replay:{}", traces.display());
+    let (code, replayed, err) = eval(&["--model", &replay], &dir.path().join("replay-traces"));
     assert_eq!(code, 0, "{err}");
     let scores = |json: &str| -> Vec<f64> {
         let rows: serde_json::Value = serde_json::from_str(json).unwrap();
