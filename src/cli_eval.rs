@@ -19,9 +19,6 @@ use rlm::stats::BYTES_PER_TOKEN;
 
 use super::{LoadArgs, ModelArgs};
 
-/// The question pool full runs read by default (OOLONG's TREC questions).
-const DEFAULT_POOL: &str = "../shared/data/oolong/trec_coarse_validated.jsonl";
-
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Baseline {
     /// The plain model on the whole context, truncated to its window.
@@ -42,8 +39,8 @@ pub(crate) struct EvalArgs {
     /// Seed of the generator; the same seed gives the same tasks.
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
-    /// Question pool for oolong and pairs (`builtin` for the small compiled-in sample).
-    #[arg(long, default_value = DEFAULT_POOL)]
+    /// Question pool for oolong and pairs: a JSON-lines file with `input` and `label`, or `builtin` for the compiled-in 4,151 TREC questions.
+    #[arg(long, default_value = "builtin")]
     pub(crate) pool: String,
     /// Also run the plain model on each context, for comparison.
     #[arg(long, value_enum)]
@@ -126,16 +123,13 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         "no model to evaluate: pass --model (and optionally --sub-model), or set RLM_MODEL"
     );
     anyhow::ensure!(args.n > 0, "--n must be at least 1");
-    // niah uses no questions, so a missing default pool does not matter there.
-    let builtin = args.pool == "builtin"
-        || (family == Family::Niah && !std::path::Path::new(&args.pool).exists());
-    let pool = if builtin {
-        Pool::builtin_sample()
+    let pool = if args.pool == "builtin" {
+        Pool::builtin()
     } else {
-        Pool::load(&args.pool).with_context(|| {
-            format!(
-                "use --pool PATH, or --pool builtin for the {}-question sample",
-                Pool::builtin_sample().len()
+        // The error names the path and the OS error; add only the way out.
+        Pool::load(&args.pool).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; leave out --pool (or pass --pool builtin) for the compiled-in 4,151 questions"
             )
         })?
     };

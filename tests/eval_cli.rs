@@ -122,4 +122,40 @@ fn the_markdown_table_and_clear_errors() {
         err.contains("/no/such/pool.jsonl") && err.contains("--pool builtin"),
         "{err}"
     );
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn oolong_and_pairs_run_from_any_directory_on_the_compiled_in_pool() {
+    let server = MockServer::start(|_| Reply::openai_text("```rhai\nsubmit(\"0\");\n```", 50, 5));
+    let elsewhere = tempfile::tempdir().unwrap();
+    for family in ["oolong", "pairs"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_rlm"))
+            .current_dir(elsewhere.path())
+            .args([
+                "eval",
+                family,
+                "--n",
+                "2",
+                "--lengths",
+                "4k",
+                "--quiet",
+                "--json",
+            ])
+            .args(common::loopback_models(&server))
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{family}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0]["family"], family);
+        assert_eq!(rows[0]["n"], 2);
+        assert_eq!(rows[0]["failed"], 0, "{rows:?}");
+    }
 }

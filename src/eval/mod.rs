@@ -22,7 +22,7 @@
 //! ```
 //! use rlm::eval::{generate, parse_lengths, score, Family, Pool};
 //!
-//! let pool = Pool::builtin_sample();
+//! let pool = Pool::builtin();
 //! let lengths = parse_lengths("8k")?;
 //! let tasks = generate(Family::Niah, 42, 2, &lengths, &pool)?;
 //! assert_eq!(tasks.len(), 2);
@@ -252,11 +252,14 @@ pub enum EvalError {
     UnknownFamily(String),
 
     /// The question pool file could not be read.
-    #[error("cannot read question pool {path}: {source} (point to OOLONG's trec_coarse_validated.jsonl, or use the builtin sample)")]
+    ///
+    /// The OS error is part of the message and not also a
+    /// [`source`](std::error::Error::source), so a printed chain names it
+    /// once.
+    #[error("cannot read question pool {path}: {error} (expected JSON lines with string fields \"input\" and \"label\", as in OOLONG's trec_coarse_validated.jsonl)")]
     PoolRead {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A pool line was not a JSON object with string `input` and `label`.

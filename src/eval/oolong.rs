@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_reachable() {
-        let pool = Pool::builtin_sample();
+        let pool = Pool::builtin();
         let mut seen = std::collections::BTreeSet::new();
         for slot in 0..40 {
             let mut rng = Rng::new(slot as u64);

@@ -336,7 +336,7 @@ mod tests {
 
     #[test]
     fn pair_sets_stay_small_and_kinds_all_occur() {
-        let pool = Pool::builtin_sample();
+        let pool = Pool::builtin();
         let mut kinds = BTreeSet::new();
         for slot in 0..12 {
             let mut rng = Rng::new(100 + slot as u64);

@@ -1,14 +1,15 @@
 //! The labelled questions that OOLONG-style contexts are built from.
 //!
-//! The full pool is OOLONG's validated TREC-coarse file (4,151 questions,
-//! six labels), read with [`Pool::load`]; the CLI's default path is
-//! `../shared/data/oolong/trec_coarse_validated.jsonl`. A 97-question
-//! sample of it is compiled in ([`Pool::builtin_sample`]) so tests and
-//! quick runs need no data files: 17 evenly spaced lines of each label (12
-//! of the rare `abbreviation`) of that file, copied verbatim in file order
-//! into `src/eval/trec_sample.jsonl` (OOLONG
-//! repository abertsch72/oolong, `src/data_gen/oolong-synth/validated_data/`,
-//! commit 78c4d10; questions from Li & Roth's TREC data).
+//! The pool is OOLONG's validated TREC-coarse file (4,151 questions, six
+//! labels), compiled into the binary ([`Pool::builtin`]) so `rlm eval`
+//! runs from any directory with no data files; [`Pool::load`] reads
+//! another file of the same shape. `src/eval/trec_coarse_validated.jsonl`
+//! is that file verbatim (622,801 bytes, sha256 84bcac41…3dcc; OOLONG
+//! repository abertsch72/oolong,
+//! `src/data_gen/oolong-synth/validated_data/`, commit 78c4d10; questions
+//! from Li & Roth's TREC data). It is kept uncompressed (no
+//! decompression crate is in the tree to earn its place for 0.6 MB), and
+//! parsing it takes a few milliseconds.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use serde::Deserialize;
 
 use super::EvalError;
 
-const SAMPLE: &str = include_str!("trec_sample.jsonl");
+const TREC: &str = include_str!("trec_coarse_validated.jsonl");
 
 /// Questions grouped by label.
 ///
@@ -43,17 +44,17 @@ impl Pool {
     /// and `label`; other fields are ignored.
     pub fn load(path: impl AsRef<Path>) -> Result<Pool, EvalError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| EvalError::PoolRead {
+        let text = std::fs::read_to_string(path).map_err(|error| EvalError::PoolRead {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Pool::parse(&text, path)
     }
 
-    /// The compiled-in 97-question sample of the TREC-coarse pool.
-    pub fn builtin_sample() -> Pool {
-        Pool::parse(SAMPLE, Path::new("<builtin trec_sample.jsonl>"))
-            .expect("the builtin sample is valid")
+    /// The compiled-in pool: OOLONG's 4,151 TREC-coarse questions.
+    pub fn builtin() -> Pool {
+        Pool::parse(TREC, Path::new("<builtin trec_coarse_validated.jsonl>"))
+            .expect("the builtin pool is valid")
     }
 
     /// Parses JSON lines; `origin` names the source in errors.
@@ -156,9 +157,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_sample_has_the_six_trec_labels() {
-        let pool = Pool::builtin_sample();
-        assert_eq!(pool.len(), 97);
+    fn the_builtin_pool_is_oolongs_whole_trec_file() {
+        let pool = Pool::builtin();
+        assert_eq!(pool.len(), 4151);
         assert_eq!(
             pool.labels(),
             [
@@ -170,7 +171,8 @@ mod tests {
                 "numeric value"
             ]
         );
-        assert_eq!(pool.questions(0).len(), 12);
+        let counts: Vec<usize> = (0..6).map(|l| pool.questions(l).len()).collect();
+        assert_eq!(counts, [81, 990, 665, 1034, 732, 649]);
         assert_eq!(
             pool.label_of("What films featured the character Popeye Doyle ?"),
             Some("entity")

@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn line_len_matches_rendering() {
-        let pool = Pool::builtin_sample();
+        let pool = Pool::builtin();
         let r = Record {
             date: Date {
                 year: 2024,
