@@ -43,6 +43,8 @@ fn avoid_huge_page_stalls() {
 
 mod cli_batch;
 mod cli_eval;
+mod cli_install;
+mod cli_parse;
 mod cli_run;
 mod cli_sigbus;
 mod cli_values;
@@ -228,8 +230,11 @@ pub(crate) enum OutputFormat {
     "The model llm_query and llm_batch call, e.g. gpt-5-mini; without it (or --model), they fail [env: RLM_SUB_MODEL]"
 )))]
 pub(crate) struct ExecArgs {
-    /// The script file (`-` reads it from standard input).
-    script: PathBuf,
+    /// The script file (`-` reads it from standard input). Written after
+    /// --context, it is the last value there that ends in .rhai, or the
+    /// first after `--`.
+    #[arg(value_name = "SCRIPT")]
+    script: Option<PathBuf>,
     /// Files, directories, globs, or `-` for standard input.
     #[arg(long = "context", short = 'c', required = true, num_args = 1..)]
     context: Vec<PathBuf>,
@@ -287,6 +292,10 @@ enum Command {
     Eval(Box<cli_eval::EvalArgs>),
     /// Run a Rhai script over a context, with no root model.
     Exec(Box<ExecArgs>),
+    /// Print a shell's completion script: bash, zsh, fish, powershell or elvish.
+    Completions(cli_install::CompletionsArgs),
+    /// Print a man page (roff): rlm(1), or rlm-COMMAND(1) for one command.
+    Man(cli_install::ManArgs),
 }
 
 /// Options of `rlm run`.
@@ -339,7 +348,7 @@ fn main() -> ExitCode {
     #[cfg(all(target_env = "musl", not(feature = "system-allocator")))]
     avoid_huge_page_stalls();
     cli_sigbus::install();
-    let cli = Cli::parse();
+    let cli = cli_parse::parse();
     if let Err(e) = start_workers() {
         eprint_text(&format!("rlm: error: {e:#}"));
         return ExitCode::from(1);
@@ -428,7 +437,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => {
             let ExecArgs {
                 script,
-                context,
+                mut context,
                 query,
                 output,
                 timeout,
@@ -437,6 +446,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 load,
                 models,
             } = *args;
+            let script = cli_parse::exec_script(script, &mut context)?;
             let opts = ExecOptions {
                 query,
                 format: output,
@@ -446,6 +456,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             exec(&script, &context, opts, &load, &models)
         }
+        Command::Completions(args) => cli_install::completions(args),
+        Command::Man(args) => cli_install::man(args),
     }
 }
 
