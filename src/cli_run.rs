@@ -56,6 +56,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let ctx = args.load.builder_within(timeout).open(&args.context)?;
+    super::note_skipped(&ctx);
 
     let runtime = super::runtime()?;
     let config = RunConfig {

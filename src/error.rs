@@ -59,6 +59,22 @@ pub enum Error {
     #[error("{} is a {kind}, not a file, directory or FIFO; pass `-` to read standard input, or pipe a bounded part of a device (`head -c 10M DEVICE | rlm ... -`)", shown(.path))]
     NotAFile { path: PathBuf, kind: &'static str },
 
+    /// A compressed file that does not decompress: corrupt or truncated.
+    #[error("cannot decompress {} ({format}): {message}; the file is corrupt or truncated (--no-decompress loads it as it is)", shown(.path))]
+    Corrupt {
+        path: PathBuf,
+        format: &'static str,
+        message: String,
+    },
+
+    /// A compressed file that decompresses to more than the loader's limit.
+    #[error("{} ({format}) decompresses to more than the limit of {} (--max-stream-size raises it; --no-decompress loads the file as it is)", shown(.path), human(*.limit))]
+    DecompressedTooLarge {
+        path: PathBuf,
+        format: &'static str,
+        limit: u64,
+    },
+
     /// More large files than the system allows memory maps.
     #[error("more than {limit} files over {} each: every one needs a memory map, and this system allows {limit} for them (half of vm.max_map_count); load fewer files at once, or raise vm.max_map_count", human(crate::context::READ_MAX as u64))]
     TooManyMaps { limit: usize },

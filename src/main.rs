@@ -70,10 +70,16 @@ pub(crate) struct LoadArgs {
     /// Include files that look binary when walking a directory or glob.
     #[arg(long)]
     binary: bool,
+    /// Walk into what .gitignore, .ignore and git's excludes leave out (they apply outside git repositories too).
+    #[arg(long)]
+    no_ignore: bool,
+    /// Load .gz, .zst, .bz2 and .xz files as they are instead of decompressing them (found by their first bytes).
+    #[arg(long)]
+    no_decompress: bool,
     /// Copy the input into memory instead of mapping it (immune to files changing underneath).
     #[arg(long)]
     snapshot: bool,
-    /// Most bytes read from standard input or a FIFO (files are mapped, not read): e.g. 512M, 4G [default: 4G]
+    /// Most bytes read from standard input or a FIFO, or decompressed from one compressed file (plain files are mapped, not read): e.g. 512M, 4G [default: 4G]
     #[arg(long, value_parser = cli_values::nonzero_size)]
     max_stream_size: Option<u64>,
     /// Seconds standard input or a FIFO may send nothing before loading fails [default: 60]
@@ -91,6 +97,8 @@ impl LoadArgs {
         ContextBuilder::new()
             .hidden(self.hidden)
             .binary(self.binary)
+            .ignore(!self.no_ignore)
+            .decompress(!self.no_decompress)
             .snapshot(self.snapshot)
             .max_stream_bytes(
                 self.max_stream_size
@@ -272,6 +280,9 @@ enum Command {
         /// How many of the largest documents to list.
         #[arg(long, default_value_t = 10)]
         top: usize,
+        /// List every skipped file with its reason, not only the count per reason.
+        #[arg(long)]
+        list_skipped: bool,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -419,6 +430,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             paths,
             json,
             top,
+            list_skipped,
             load,
         } => {
             let ctx = load.builder().open(&paths)?;
@@ -427,7 +439,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let json = serde_json::to_string_pretty(&stats).context("serializing stats")?;
                 write_stdout(&format!("{json}\n"))?;
             } else {
-                write_text(&stats.render())?;
+                write_text(&stats.render(list_skipped))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -458,6 +470,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Completions(args) => cli_install::completions(args),
         Command::Man(args) => cli_install::man(args),
+    }
+}
+
+/// Says on standard error how many files loading passed over, one line
+/// per reason: a script or model seeing fewer documents than the user has
+/// should not be a silent surprise.
+pub(crate) fn note_skipped(ctx: &rlm::Context) {
+    for note in rlm::stats::skipped_notes(ctx) {
+        eprint_text(&format!("rlm: {note} (rlm stats --list-skipped lists them)"));
     }
 }
 
@@ -504,6 +525,7 @@ fn exec(
         .builder_within(Duration::try_from_secs_f64(timeout).ok())
         .open(paths)?;
     let load_s = started.elapsed().as_secs_f64();
+    note_skipped(&ctx);
     anyhow::ensure!(
         timeout > 0.0 && timeout.is_finite(),
         "--timeout must be a positive number of seconds"

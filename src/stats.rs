@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::context::Context;
+use crate::context::{group_skipped, Context, SkipKind};
 use crate::error::Result;
 
 /// Rough bytes per token for English text with GPT-style tokenizers.
@@ -26,8 +26,23 @@ pub struct ContextStats {
     pub documents: usize,
     /// The largest documents, biggest first.
     pub largest: Vec<DocumentStats>,
-    /// Files passed over while loading, with the reason.
+    /// Files passed over while loading, with the reason, in load order.
     pub skipped: Vec<SkippedFile>,
+    /// The same files counted by kind of reason, one entry per kind.
+    pub skipped_by_reason: Vec<SkippedReason>,
+}
+
+/// How many files were skipped for one kind of reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedReason {
+    /// The kind, e.g. `binary` or `corrupt`.
+    pub reason: SkipKind,
+    /// What the kind means, as the text report says it.
+    pub description: String,
+    /// How many files.
+    pub count: usize,
+    /// The first such file's full reason, as an example.
+    pub example: String,
 }
 
 /// Size of one document.
@@ -42,6 +57,8 @@ pub struct DocumentStats {
 #[derive(Debug, Clone, Serialize)]
 pub struct SkippedFile {
     pub path: String,
+    /// The kind of reason, as in [`SkippedReason::reason`].
+    pub kind: SkipKind,
     pub reason: String,
 }
 
@@ -74,16 +91,28 @@ impl ContextStats {
                 .iter()
                 .map(|s| SkippedFile {
                     path: s.path.display().to_string(),
+                    kind: s.kind,
                     reason: s.reason.clone(),
+                })
+                .collect(),
+            skipped_by_reason: group_skipped(ctx.skipped())
+                .into_iter()
+                .map(|g| SkippedReason {
+                    reason: g.kind,
+                    description: g.kind.describe().to_string(),
+                    count: g.count,
+                    example: example(g.first),
                 })
                 .collect(),
         })
     }
 
-    /// A human-readable report. Names, paths and reasons come from the
-    /// file system, so their control characters are escaped
-    /// ([`crate::escape::line()`]): one entry is one line.
-    pub fn render(&self) -> String {
+    /// A human-readable report, with skipped files counted by reason, one
+    /// line each, and listed one by one too when `list_skipped`. Names,
+    /// paths and reasons come from the file system, so their control
+    /// characters are escaped ([`crate::escape::line()`]): one entry is
+    /// one line.
+    pub fn render(&self, list_skipped: bool) -> String {
         use crate::escape::line;
         use std::fmt::Write;
         let mut out = String::new();
@@ -113,12 +142,65 @@ impl ContextStats {
             }
         }
         if !self.skipped.is_empty() {
-            let _ = writeln!(out, "skipped {} file(s):", self.skipped.len());
-            for s in &self.skipped {
-                let _ = writeln!(out, "  {}: {}", line(&s.path), line(&s.reason));
+            let hint = if list_skipped {
+                ""
+            } else {
+                " (--list-skipped lists them)"
+            };
+            let _ = writeln!(out, "skipped {}{hint}:", files(self.skipped.len()));
+            for r in &self.skipped_by_reason {
+                let _ = writeln!(
+                    out,
+                    "  {:>9}  {}, e.g. {}",
+                    r.count,
+                    r.description,
+                    line(&r.example)
+                );
+            }
+            if list_skipped {
+                for s in &self.skipped {
+                    let _ = writeln!(out, "  {}: {}", line(&s.path), line(&s.reason));
+                }
             }
         }
         out
+    }
+}
+
+/// One line per kind of reason files were skipped for, for a command's
+/// standard error: `skipped 3 files: binary: ..., e.g. a.bin`.
+pub fn skipped_notes(ctx: &Context) -> Vec<String> {
+    group_skipped(ctx.skipped())
+        .into_iter()
+        .map(|g| {
+            format!(
+                "skipped {}: {}, e.g. {}",
+                files(g.count),
+                g.kind.describe(),
+                example(g.first)
+            )
+        })
+        .collect()
+}
+
+/// `1 file`, `2 files`.
+fn files(n: usize) -> String {
+    if n == 1 {
+        "1 file".into()
+    } else {
+        format!("{n} files")
+    }
+}
+
+/// A skipped file as an example of its kind: the path, and the reason
+/// when the reason says more than the kind (an error message).
+fn example(s: &crate::context::Skipped) -> String {
+    let path = s.path.display().to_string();
+    match s.kind {
+        SkipKind::Binary | SkipKind::NotAFile => path,
+        // These reasons name the path themselves.
+        _ if s.reason.contains(&path) => s.reason.clone(),
+        _ => format!("{path}: {}", s.reason),
     }
 }
 

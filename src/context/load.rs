@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use memmap2::{Advice, Mmap};
 
+use super::decompress::{Format, MAGIC_LEN};
 use super::store::{Bytes, Segment, Store, TAIL_COPY_MAX};
-use super::{Context, Document, FileStamp, Skipped};
+use super::{Context, Document, FileStamp, SkipKind, Skipped};
 use crate::error::{Error, Result};
 
 /// Bytes sniffed at the start of a file to decide whether it is binary.
@@ -39,8 +40,9 @@ const SPOOL_BUFFER: usize = 256 << 10;
 /// |---|---|
 /// | a regular file up to [`READ_MAX`] | read into memory (a map per small file would exhaust the kernel's map limit, `vm.max_map_count`, at ~65,000 files, and then every allocation and thread start fails) |
 /// | a larger regular file | memory-mapped; more than half of `vm.max_map_count` such files is an error, [`Error::TooManyMaps`] |
-/// | a directory | walked recursively, sorted; only regular files, and not binary or hidden ones unless asked |
+/// | a directory | walked recursively, sorted; only regular files, and not binary or hidden ones unless asked, nor those `.gitignore` or `.ignore` leave out (see [`ContextBuilder::ignore`]) |
 /// | a glob | its matching regular files, sorted |
+/// | a gzip, zstd, bzip2 or xz file (by its first bytes, whatever its name) | decompressed like a stream (see [`ContextBuilder::decompress`]); the document keeps the file's name, `.gz` and all |
 /// | `-`, when standard input is a regular file (`< file`) | mapped like a named file |
 /// | `-` otherwise, or a FIFO (`/dev/fd/N`, `<(cmd)`, `mkfifo`) | read as a stream |
 /// | a character or block device, or a socket | refused ([`Error::NotAFile`]): `/dev/zero` never ends, and a device is not a document |
@@ -54,6 +56,12 @@ const SPOOL_BUFFER: usize = 256 << 10;
 /// an error, [`Error::StreamStalled`]: a FIFO nobody writes to cannot hang
 /// the process.
 ///
+/// A compressed file is decompressed the same way: into memory up to
+/// [`READ_MAX`], into an unlinked temporary file past it (or all into
+/// memory in snapshot mode), and never more than `max_stream_bytes` of
+/// it, so a decompression bomb is an error, [`Error::DecompressedTooLarge`],
+/// after at most that much disk and a decoder's bounded memory.
+///
 /// ```no_run
 /// let ctx = rlm::ContextBuilder::new()
 ///     .hidden(true)
@@ -64,6 +72,8 @@ const SPOOL_BUFFER: usize = 256 << 10;
 pub struct ContextBuilder {
     hidden: bool,
     binary: bool,
+    decompress: bool,
+    ignore: bool,
     snapshot: bool,
     max_stream_bytes: u64,
     read_timeout: Duration,
@@ -109,14 +119,17 @@ impl Loading {
 }
 
 impl ContextBuilder {
-    /// Defaults: skip hidden entries and binary files inside directories and
-    /// globs, memory-map large files rather than copying them, cap streams
-    /// at [`DEFAULT_MAX_STREAM_BYTES`] and wait [`DEFAULT_READ_TIMEOUT`] for
-    /// a stream's next bytes.
+    /// Defaults: skip hidden entries, ignored entries and binary files
+    /// inside directories (and binary files in globs), decompress
+    /// compressed files, memory-map large files rather than copying them,
+    /// cap streams and decompressed files at [`DEFAULT_MAX_STREAM_BYTES`]
+    /// and wait [`DEFAULT_READ_TIMEOUT`] for a stream's next bytes.
     pub fn new() -> ContextBuilder {
         ContextBuilder {
             hidden: false,
             binary: false,
+            decompress: true,
+            ignore: true,
             snapshot: false,
             max_stream_bytes: DEFAULT_MAX_STREAM_BYTES,
             read_timeout: DEFAULT_READ_TIMEOUT,
@@ -137,6 +150,24 @@ impl ContextBuilder {
         self
     }
 
+    /// Decompress gzip, zstd, bzip2 and xz files, recognised by their
+    /// first bytes (default: yes). Off, a compressed file is bytes like any
+    /// other: binary, so skipped in a directory or glob unless
+    /// [`ContextBuilder::binary`], and loaded as it is when named.
+    pub fn decompress(mut self, yes: bool) -> Self {
+        self.decompress = yes;
+        self
+    }
+
+    /// Honour `.gitignore`, `.ignore`, `.git/info/exclude` and git's global
+    /// excludes file when walking a directory (default: yes), inside a git
+    /// repository or not. Files and globs named explicitly are never
+    /// filtered by them.
+    pub fn ignore(mut self, yes: bool) -> Self {
+        self.ignore = yes;
+        self
+    }
+
     /// Copy every file into memory this process owns instead of mapping it.
     ///
     /// Costs a full read and RAM equal to the input, and buys immunity from
@@ -146,9 +177,10 @@ impl ContextBuilder {
         self
     }
 
-    /// The most bytes read from a stream (standard input, a FIFO); a longer
-    /// one is an error, [`Error::StreamTooLarge`], and its spool is freed.
-    /// Files are not streams and have no such limit.
+    /// The most bytes read from a stream (standard input, a FIFO) or
+    /// decompressed from one compressed file; a longer one is an error,
+    /// [`Error::StreamTooLarge`] or [`Error::DecompressedTooLarge`], and
+    /// its spool is freed. Plain files are mapped and have no such limit.
     pub fn max_stream_bytes(mut self, bytes: u64) -> Self {
         self.max_stream_bytes = bytes;
         self
@@ -185,14 +217,21 @@ impl ContextBuilder {
     /// huge pipe does not have to fit in RAM (unless snapshot mode is on).
     /// It is capped at [`ContextBuilder::max_stream_bytes`].
     pub fn read(&self, name: &str, reader: impl Read) -> Result<Context> {
-        let input = self.spool(name, Path::new(name), reader)?;
+        let input = self.spool(name, Path::new(name), reader, None)?;
+        let input = self.unpack_spooled(input, Path::new(name), None)?;
         Ok(layout(vec![input], Vec::new()))
     }
 
     /// Copies a stream into a buffer or an unlinked temporary file, at most
-    /// `max_stream_bytes` of it. `shown` names it in errors.
-    fn spool(&self, name: &str, shown: &Path, reader: impl Read) -> Result<Input> {
-        let limit = self.max_stream_bytes;
+    /// `max_stream_bytes` of it. `shown` names it in errors. A spool over
+    /// [`READ_MAX`] takes a map from `loading`'s budget, when there is one.
+    fn spool(
+        &self,
+        name: &str,
+        shown: &Path,
+        reader: impl Read,
+        loading: Option<&mut Loading>,
+    ) -> Result<Input> {
         let fail = |e: std::io::Error| {
             if e.kind() == std::io::ErrorKind::TimedOut {
                 Error::StreamStalled {
@@ -203,41 +242,106 @@ impl ContextBuilder {
                 Error::io(shown, e)
             }
         };
-        let too_large = || Error::StreamTooLarge {
-            path: shown.to_path_buf(),
-            limit,
-        };
-        // One byte past the limit tells a stream of exactly `limit` bytes
-        // from a longer one.
-        let mut reader = reader.take(limit.saturating_add(1));
-        let bytes: Bytes = if self.snapshot {
-            let mut buf = Vec::new();
-            reader.read_to_end(&mut buf).map_err(fail)?;
-            if buf.len() as u64 > limit {
-                return Err(too_large());
-            }
-            Arc::new(buf)
-        } else {
-            let mut file = tempfile::tempfile().map_err(fail)?;
-            let n = copy(&mut reader, &mut file).map_err(fail)?;
-            if n > limit {
-                // Dropping the unlinked file gives its space back.
-                return Err(too_large());
-            }
-            file.flush().map_err(fail)?;
-            if n == 0 {
-                Arc::new(Vec::<u8>::new())
-            } else {
-                // SAFETY: the file is unlinked and private to this process.
-                Arc::new(unsafe { Mmap::map(&file) }.map_err(fail)?)
-            }
-        };
+        let bytes = self.fill(reader, loading).map_err(|e| match e {
+            Fill::Read(e) | Fill::Write(e) => fail(e),
+            Fill::TooLarge => Error::StreamTooLarge {
+                path: shown.to_path_buf(),
+                limit: self.max_stream_bytes,
+            },
+            Fill::Maps(e) => e,
+        })?;
         Ok(Input {
             name: name.to_string(),
             path: None,
             bytes,
             stamp: None,
         })
+    }
+
+    /// Reads `reader` to its end, at most `max_stream_bytes`: into memory
+    /// up to [`READ_MAX`] (a map per small input would exhaust
+    /// `vm.max_map_count`), into an unlinked temporary file and its map
+    /// past it, or all into memory in snapshot mode.
+    fn fill(&self, reader: impl Read, loading: Option<&mut Loading>) -> Result<Bytes, Fill> {
+        let limit = self.max_stream_bytes;
+        // One byte past the limit tells an input of exactly `limit` bytes
+        // from a longer one.
+        let mut reader = reader.take(limit.saturating_add(1));
+        let mut buf = Vec::new();
+        (&mut reader)
+            .take(READ_MAX as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(Fill::Read)?;
+        if buf.len() as u64 > limit {
+            return Err(Fill::TooLarge);
+        }
+        if buf.len() <= READ_MAX {
+            return Ok(Arc::new(buf));
+        }
+        if let Some(loading) = loading {
+            loading.take_map().map_err(Fill::Maps)?;
+        }
+        if self.snapshot {
+            reader.read_to_end(&mut buf).map_err(Fill::Read)?;
+            if buf.len() as u64 > limit {
+                return Err(Fill::TooLarge);
+            }
+            return Ok(Arc::new(buf));
+        }
+        let mut file = tempfile::tempfile().map_err(Fill::Write)?;
+        file.write_all(&buf).map_err(Fill::Write)?;
+        let n = copy(&mut reader, &mut file)?;
+        if buf.len() as u64 + n > limit {
+            // Dropping the unlinked file gives its space back.
+            return Err(Fill::TooLarge);
+        }
+        file.flush().map_err(Fill::Write)?;
+        // SAFETY: the file is unlinked and private to this process.
+        Ok(Arc::new(unsafe { Mmap::map(&file) }.map_err(Fill::Write)?))
+    }
+
+    /// The decompressed bytes of a compressed file, spooled as a stream is.
+    /// `source` reads the compressed bytes; `path` names the file in errors.
+    fn unpack(
+        &self,
+        format: Format,
+        source: impl Read + Send,
+        path: &Path,
+        loading: Option<&mut Loading>,
+    ) -> Result<Bytes> {
+        let decoder = format.decoder(std::io::BufReader::with_capacity(SPOOL_BUFFER, source));
+        self.fill(decoder, loading).map_err(|e| match e {
+            // A read error from the decoder is the archive's (the file was
+            // open and readable): corrupt data or a truncated end.
+            Fill::Read(e) => Error::Corrupt {
+                path: path.to_path_buf(),
+                format: format.name(),
+                message: decoder_message(&e),
+            },
+            Fill::Write(e) => Error::io(path, e),
+            Fill::TooLarge => Error::DecompressedTooLarge {
+                path: path.to_path_buf(),
+                format: format.name(),
+                limit: self.max_stream_bytes,
+            },
+            Fill::Maps(e) => e,
+        })
+    }
+
+    /// A spooled stream, decompressed when it is compressed.
+    fn unpack_spooled(
+        &self,
+        input: Input,
+        shown: &Path,
+        loading: Option<&mut Loading>,
+    ) -> Result<Input> {
+        let data = (*input.bytes).as_ref();
+        let format = match Format::detect(data) {
+            Some(format) if self.decompress => format,
+            _ => return Ok(input),
+        };
+        let bytes = self.unpack(format, data, shown, loading)?;
+        Ok(Input { bytes, ..input })
     }
 
     fn expand(&self, arg: &Path, loading: &mut Loading) -> Result<()> {
@@ -284,12 +388,18 @@ impl ContextBuilder {
                     ..input
                 });
             }
-            self.spool(NAME, shown, Waiting::new(file, self.read_timeout))
+            let input = self.spool(
+                NAME,
+                shown,
+                Waiting::new(file, self.read_timeout),
+                Some(&mut *loading),
+            )?;
+            self.unpack_spooled(input, shown, Some(loading))
         }
         #[cfg(not(unix))]
         {
-            let _ = loading;
-            self.spool(NAME, shown, std::io::stdin().lock())
+            let input = self.spool(NAME, shown, std::io::stdin().lock(), Some(&mut *loading))?;
+            self.unpack_spooled(input, shown, Some(loading))
         }
     }
 
@@ -309,39 +419,37 @@ impl ContextBuilder {
             None => {
                 // A FIFO (or another stream this platform has).
                 let file = blocking(file).map_err(io)?;
-                let mut input = self.spool(&name, path, Waiting::new(file, self.read_timeout))?;
+                let input = self.spool(
+                    &name,
+                    path,
+                    Waiting::new(file, self.read_timeout),
+                    Some(&mut *loading),
+                )?;
+                let mut input = self.unpack_spooled(input, path, Some(loading))?;
                 input.path = Some(path.to_path_buf());
                 Ok(input)
             }
         }
     }
 
+    /// A directory: its regular files, in path order, without hidden or
+    /// ignored ones unless asked. The walk is parallel; the sort makes the
+    /// order the same on every run, component by component
+    /// (`a/b.txt` before `a.txt`), as a sorted recursive listing.
     fn walk(&self, dir: &Path, loading: &mut Loading) -> Result<()> {
         let before = loading.inputs.len() + loading.skipped.len();
-        let hidden = self.hidden;
-        let walker = walkdir::WalkDir::new(dir)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| hidden || e.depth() == 0 || !is_hidden(e.file_name()));
-        for entry in walker {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    let path = e
-                        .path()
-                        .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
-                    loading.skipped.push(Skipped {
-                        path,
-                        reason: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-            self.candidate(entry.path(), display(rel), loading)?;
+        let (files, errors) = self.list(dir);
+        for (path, error) in errors {
+            loading.skipped.push(Skipped {
+                path,
+                kind: SkipKind::Unreadable,
+                reason: error,
+            });
+        }
+        for path in files {
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            let name = display(rel);
+            self.candidate(&path, name, loading)?;
         }
         if loading.inputs.len() + loading.skipped.len() == before {
             return Err(Error::NoFiles {
@@ -349,6 +457,44 @@ impl ContextBuilder {
             });
         }
         Ok(())
+    }
+
+    /// The regular files under `dir`, sorted, and the entries that could
+    /// not be read, with the error.
+    fn list(&self, dir: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+        let mut walker = ignore::WalkBuilder::new(dir);
+        walker
+            .hidden(!self.hidden)
+            .ignore(self.ignore)
+            .git_ignore(self.ignore)
+            .git_exclude(self.ignore)
+            .git_global(self.ignore)
+            .parents(self.ignore)
+            // A .gitignore means the same in a copy without `.git`.
+            .require_git(false)
+            .follow_links(false);
+        let found = std::sync::Mutex::new((Vec::new(), Vec::new()));
+        walker.build_parallel().run(|| {
+            let found = &found;
+            Box::new(move |entry| {
+                let mut found = found.lock().unwrap_or_else(|p| p.into_inner());
+                match entry {
+                    Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
+                        found.0.push(e.into_path())
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let path = error_path(&e).unwrap_or(dir).to_path_buf();
+                        found.1.push((path, e.to_string()));
+                    }
+                }
+                ignore::WalkState::Continue
+            })
+        });
+        let (mut files, mut errors) = found.into_inner().unwrap_or_else(|p| p.into_inner());
+        files.sort();
+        errors.sort();
+        (files, errors)
     }
 
     fn glob(&self, pattern: &Path, loading: &mut Loading) -> Result<()> {
@@ -364,6 +510,7 @@ impl ContextBuilder {
                 Ok(_) => {}
                 Err(e) => loading.skipped.push(Skipped {
                     path: e.path().to_path_buf(),
+                    kind: SkipKind::Unreadable,
                     reason: e.error().to_string(),
                 }),
             }
@@ -382,12 +529,13 @@ impl ContextBuilder {
     }
 
     /// A file found by walking or globbing: loaded unless it is binary,
-    /// unreadable or no longer a regular file. Only running out of maps
-    /// stops the load.
+    /// unreadable, a corrupt or oversized archive, or no longer a regular
+    /// file. Only running out of maps stops the load.
     fn candidate(&self, path: &Path, name: String, loading: &mut Loading) -> Result<()> {
-        let skip = |loading: &mut Loading, reason: String| {
+        let skip = |loading: &mut Loading, kind: SkipKind, reason: String| {
             loading.skipped.push(Skipped {
                 path: path.to_path_buf(),
+                kind,
                 reason,
             });
         };
@@ -398,33 +546,62 @@ impl ContextBuilder {
         let (file, meta) = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                skip(loading, Error::io(path, e).to_string());
+                skip(
+                    loading,
+                    SkipKind::Unreadable,
+                    Error::io(path, e).to_string(),
+                );
                 return Ok(());
             }
         };
         if !meta.is_file() {
             // Replaced by a FIFO or a device since the directory was read.
-            skip(loading, "not a regular file".into());
+            skip(loading, SkipKind::NotAFile, "not a regular file".into());
             return Ok(());
         }
-        if !self.binary {
-            match head(&file) {
-                Ok(head) if is_binary(&head) => {
-                    skip(loading, "binary (NUL byte in the first 8 KiB)".into());
-                    return Ok(());
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    skip(loading, Error::io(path, e).to_string());
-                    return Ok(());
-                }
+        let head = match head(&file) {
+            Ok(head) => head,
+            Err(e) => {
+                skip(
+                    loading,
+                    SkipKind::Unreadable,
+                    Error::io(path, e).to_string(),
+                );
+                return Ok(());
             }
+        };
+        let compressed = self.decompress && Format::detect(&head).is_some();
+        if !self.binary && !compressed && is_binary(&head) {
+            skip(
+                loading,
+                SkipKind::Binary,
+                "binary (NUL byte in the first 8 KiB)".into(),
+            );
+            return Ok(());
         }
-        match self.regular(&file, &meta, path, name, loading) {
-            Ok(input) => loading.inputs.push(input),
+        let input = match self.regular(&file, &meta, path, name, loading) {
+            Ok(input) => input,
             Err(e @ Error::TooManyMaps { .. }) => return Err(e),
-            Err(e) => skip(loading, e.to_string()),
+            Err(e) => {
+                let kind = match e {
+                    Error::Corrupt { .. } => SkipKind::Corrupt,
+                    Error::DecompressedTooLarge { .. } => SkipKind::TooLarge,
+                    _ => SkipKind::Unreadable,
+                };
+                skip(loading, kind, e.to_string());
+                return Ok(());
+            }
+        };
+        if compressed && !self.binary && is_binary((*input.bytes).as_ref()) {
+            // A .tar.gz is an archive of files, not a document.
+            skip(
+                loading,
+                SkipKind::Binary,
+                "binary after decompression (NUL byte in the first 8 KiB)".into(),
+            );
+            return Ok(());
         }
+        loading.inputs.push(input);
         Ok(())
     }
 
@@ -438,6 +615,20 @@ impl ContextBuilder {
         loading: &mut Loading,
     ) -> Result<Input> {
         let io = |e| Error::io(path, e);
+        if self.decompress {
+            if let Some(format) = Format::detect(&read_head(file, MAGIC_LEN).map_err(io)?) {
+                // Only the size that was stamped, as below. The bytes are a
+                // private copy, so the file changing later cannot fault them:
+                // no stamp to check.
+                let bytes = self.unpack(format, file.take(meta.len()), path, Some(loading))?;
+                return Ok(Input {
+                    name,
+                    path: Some(path.to_path_buf()),
+                    bytes,
+                    stamp: None,
+                });
+            }
+        }
         let stamp = FileStamp {
             len: meta.len(),
             modified: meta.modified().ok(),
@@ -552,8 +743,17 @@ fn display(path: &Path) -> String {
     }
 }
 
-fn is_hidden(name: &std::ffi::OsStr) -> bool {
-    name.to_string_lossy().starts_with('.')
+/// The path an `ignore` walk error is about, if it names one.
+fn error_path(e: &ignore::Error) -> Option<&Path> {
+    match e {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        ignore::Error::Loop { child, .. } => Some(child),
+        ignore::Error::Partial(errors) => errors.iter().find_map(error_path),
+        _ => None,
+    }
 }
 
 fn is_glob(path: &Path) -> bool {
@@ -566,9 +766,15 @@ fn is_binary(bytes: &[u8]) -> bool {
 
 /// The first [`SNIFF`] bytes of a file, read without moving its offset.
 fn head(file: &File) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0; SNIFF];
+    read_head(file, SNIFF)
+}
+
+/// The first `len` bytes of a file (fewer if it is shorter), read without
+/// moving its offset.
+fn read_head(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0; len];
     let mut filled = 0;
-    while filled < SNIFF {
+    while filled < len {
         #[cfg(unix)]
         let n = std::os::unix::fs::FileExt::read_at(file, &mut buf[filled..], filled as u64)?;
         #[cfg(not(unix))]
@@ -582,8 +788,19 @@ fn head(file: &File) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Like `io::copy`, with a buffer large enough for fast pipes.
-fn copy(reader: &mut impl Read, writer: &mut impl Write) -> std::io::Result<u64> {
+/// Why [`ContextBuilder::fill`] failed: reading the source (a stream's or
+/// a decoder's fault), writing the spool (the disk's), the size limit, or
+/// the map budget.
+enum Fill {
+    Read(std::io::Error),
+    Write(std::io::Error),
+    TooLarge,
+    Maps(Error),
+}
+
+/// Like `io::copy`, with a buffer large enough for fast pipes, telling
+/// read errors from write errors.
+fn copy(reader: &mut impl Read, writer: &mut impl Write) -> Result<u64, Fill> {
     let mut buf = vec![0; SPOOL_BUFFER];
     let mut total = 0u64;
     loop {
@@ -591,10 +808,20 @@ fn copy(reader: &mut impl Read, writer: &mut impl Write) -> std::io::Result<u64>
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(Fill::Read(e)),
         };
-        writer.write_all(&buf[..n])?;
+        writer.write_all(&buf[..n]).map_err(Fill::Write)?;
         total += n as u64;
+    }
+}
+
+/// A decoder's error as a message: an early end is a truncated file,
+/// whatever wording the decoder gives it.
+fn decoder_message(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        "unexpected end of the compressed data".into()
+    } else {
+        e.to_string()
     }
 }
 

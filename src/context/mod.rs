@@ -9,7 +9,26 @@
 //! document starts; control characters in names are escaped
 //! ([`crate::escape::line()`]), so a file name cannot forge a header. A
 //! single file or stdin gets no header: the context is exactly its bytes.
+//!
+//! Two decisions about what a user has on disk:
+//!
+//! * **Compressed files** (gzip, zstd, bzip2, xz), recognised by their
+//!   first bytes and not their names, are decompressed into memory or an
+//!   unlinked temporary file, at most `max_stream_bytes` each, and then
+//!   are documents like any other. A document keeps its file's name,
+//!   `logs/app.log.gz` and not `logs/app.log`: the name is the one to look
+//!   for on disk, and `app.log` and `app.log.gz` side by side stay two
+//!   documents. A corrupt archive named on the command line is an error;
+//!   one of many found in a directory is skipped with the reason
+//!   ([`SkipKind::Corrupt`]), as an unreadable file is.
+//! * **Directory walks** honour `.gitignore`, `.ignore`, `.git/info/exclude`
+//!   and the global git excludes file, as ripgrep does, through its own
+//!   `ignore` crate; unlike ripgrep, a `.gitignore` applies outside a git
+//!   repository too (an exported tree or a copy without `.git` has the same
+//!   `target/` to leave out). Files and globs named explicitly are never
+//!   filtered. `ContextBuilder::ignore(false)` (`--no-ignore`) walks everything.
 
+mod decompress;
 mod load;
 pub(crate) mod store;
 
@@ -17,10 +36,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use serde::Serialize;
+
 use crate::error::{Error, Result};
 use crate::text::Text;
 use store::Store;
 
+pub use decompress::Format as Compression;
 pub use load::{ContextBuilder, DEFAULT_MAX_STREAM_BYTES, DEFAULT_READ_TIMEOUT, READ_MAX};
 
 /// One input document within a context.
@@ -60,8 +82,73 @@ pub(crate) struct FileStamp {
 /// A file passed over while loading a directory or glob, and why.
 #[derive(Debug, Clone)]
 pub struct Skipped {
+    /// The file (or directory, when it could not be read).
     pub path: PathBuf,
+    /// What kind of reason, for summaries that count files by reason.
+    pub kind: SkipKind,
+    /// The whole reason, naming the file where the message does.
     pub reason: String,
+}
+
+/// Why a file was passed over, as summaries group them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SkipKind {
+    /// A NUL byte in its first 8 KiB (after decompression, for an archive).
+    Binary,
+    /// It could not be opened, read or listed.
+    Unreadable,
+    /// It stopped being a regular file between listing and opening.
+    NotAFile,
+    /// A compressed file that does not decompress.
+    Corrupt,
+    /// A compressed file that decompresses to more than the limit.
+    TooLarge,
+}
+
+impl SkipKind {
+    /// One line saying what the files of this kind have in common, and
+    /// the flag that changes it where there is one.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipKind::Binary => "binary: a NUL byte in the first 8 KiB (--binary loads them)",
+            SkipKind::Unreadable => "unreadable",
+            SkipKind::NotAFile => "no longer a regular file",
+            SkipKind::Corrupt => "corrupt or truncated compressed files",
+            SkipKind::TooLarge => {
+                "decompress to more than --max-stream-size (raise it to load them)"
+            }
+        }
+    }
+}
+
+/// The files skipped for one kind of reason: how many, and the first.
+#[derive(Debug, Clone)]
+pub struct SkipGroup<'a> {
+    /// The reason they share.
+    pub kind: SkipKind,
+    /// How many files.
+    pub count: usize,
+    /// The first of them, in load order, as an example.
+    pub first: &'a Skipped,
+}
+
+/// Groups skipped files by kind of reason, in the order of [`SkipKind`].
+pub fn group_skipped(skipped: &[Skipped]) -> Vec<SkipGroup<'_>> {
+    let mut groups: Vec<SkipGroup<'_>> = Vec::new();
+    for s in skipped {
+        match groups.iter_mut().find(|g| g.kind == s.kind) {
+            Some(g) => g.count += 1,
+            None => groups.push(SkipGroup {
+                kind: s.kind,
+                count: 1,
+                first: s,
+            }),
+        }
+    }
+    groups.sort_by_key(|g| g.kind);
+    groups
 }
 
 /// The whole input of a run: one or more documents presented as one text.
@@ -135,7 +222,8 @@ impl Context {
         &self.store.documents
     }
 
-    /// Files passed over while loading (binary files, unreadable entries).
+    /// Files passed over while loading (binary files, unreadable entries,
+    /// corrupt archives), in load order; [`group_skipped`] counts them by reason.
     pub fn skipped(&self) -> &[Skipped] {
         &self.skipped
     }
