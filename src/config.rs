@@ -32,6 +32,10 @@
 //! [`concurrency`], [`response_bytes`]) and refused with an error naming
 //! it; the command line uses the same checks, so a flag and its key in the
 //! file accept the same values.
+//!
+//! `docs/config.md` is the users' reference of every key; a key added to
+//! `FileSettings` or `FileBudgets` without a row there fails
+//! `tests/config_docs.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
