@@ -411,3 +411,38 @@ fn exec_says_on_stderr_how_many_files_were_skipped_and_why() {
     let (_, _, stderr) = exec(dir.path(), "print(1);", &["tree/notes.txt"]);
     assert!(!stderr.contains("skipped"), "{stderr}");
 }
+
+#[test]
+fn run_says_on_stderr_how_many_files_were_skipped_and_why() {
+    let server = rlm::testing::MockServer::start(|_| {
+        rlm::testing::Reply::openai_text(
+            &common::code("submit(context.documents().len());"),
+            10,
+            5,
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    tree_with_skips(&tree, 2);
+    let (code, stdout, stderr) = output(
+        rlm(dir.path())
+            .args(["run", "--context", "tree", "--query", "How many documents?"])
+            .args(["--quiet", "--max-retries", "0"])
+            .args(common::loopback_models(&server)),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "1");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("rlm: skipped 2 files: binary")),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("rlm: skipped 1 file: corrupt")),
+        "{stderr}"
+    );
+}
