@@ -478,7 +478,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// should not be a silent surprise.
 pub(crate) fn note_skipped(ctx: &rlm::Context) {
     for note in rlm::stats::skipped_notes(ctx) {
-        eprint_text(&format!("rlm: {note} (rlm stats --list-skipped lists them)"));
+        eprint_text(&format!(
+            "rlm: {note} (rlm stats --list-skipped lists them)"
+        ));
     }
 }
 

@@ -69,7 +69,8 @@ fn exec(dir: &Path, script: &str, context: &[&str]) -> (i32, String, String) {
 #[test]
 fn each_compression_format_is_decompressed_and_keeps_its_file_name() {
     let dir = tempfile::tempdir().unwrap();
-    let formats: [(&str, fn(&[u8]) -> Vec<u8>); 4] = [
+    type Encode = fn(&[u8]) -> Vec<u8>;
+    let formats: [(&str, Encode); 4] = [
         ("app.log.gz", gzip),
         ("app.log.zst", zstd),
         ("app.log.bz2", bzip2),
@@ -415,11 +416,7 @@ fn exec_says_on_stderr_how_many_files_were_skipped_and_why() {
 #[test]
 fn run_says_on_stderr_how_many_files_were_skipped_and_why() {
     let server = rlm::testing::MockServer::start(|_| {
-        rlm::testing::Reply::openai_text(
-            &common::code("submit(context.documents().len());"),
-            10,
-            5,
-        )
+        rlm::testing::Reply::openai_text(&common::code("submit(context.documents().len());"), 10, 5)
     });
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");

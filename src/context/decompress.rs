@@ -218,7 +218,10 @@ mod tests {
         Ok(out)
     }
 
-    fn all() -> [(Format, fn(&[u8]) -> Vec<u8>); 4] {
+    /// An encoder of test fixtures.
+    type Encode = fn(&[u8]) -> Vec<u8>;
+
+    fn all() -> [(Format, Encode); 4] {
         [
             (Format::Gzip, gzip),
             (Format::Zstd, zstd),
