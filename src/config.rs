@@ -110,10 +110,11 @@ pub struct Settings {
 /// A configuration problem, naming the setting and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // The OS error is in the message, so it is not also a `source`.
+    #[error("cannot read config file {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("config file {path} is invalid: {message}")]
     Parse { path: PathBuf, message: String },
@@ -339,9 +340,9 @@ fn load_file(explicit: Option<&Path>) -> Result<FileSettings, ConfigError> {
             default
         }
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(&path).map_err(|cause| ConfigError::Read {
         path: path.clone(),
-        source,
+        cause,
     })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path,

@@ -16,11 +16,11 @@ pub enum Error {
     NotFound { path: PathBuf },
 
     /// A file or directory exists but could not be read or mapped.
-    #[error("cannot read {}: {source}", shown(.path))]
+    // The OS error is in the message, so it is not also a `source`.
+    #[error("cannot read {}: {cause}", shown(.path))]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// A glob pattern was malformed.
@@ -94,12 +94,12 @@ fn human(bytes: u64) -> String {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Error {
         let path = path.into();
-        if source.kind() == std::io::ErrorKind::NotFound {
+        if cause.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound { path }
         } else {
-            Error::Io { path, source }
+            Error::Io { path, cause }
         }
     }
 }

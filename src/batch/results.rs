@@ -54,12 +54,10 @@ pub struct ResultLine {
 /// Why a results file cannot be used. Each message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The OS error is in the message, so it is not also a `source`: a
+    // chain printed whole (`{:#}`) would say it twice.
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("{path}:{line} is not an rlm result line, so this is not a results file (or it was edited); nothing was written to it. Point --out at a new file, or remove that line. The line starts: {start}")]
     Foreign {
         path: String,
@@ -97,9 +95,9 @@ pub struct ResultsFile {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
-    move |source| ResultsError::Io {
+    move |cause| ResultsError::Io {
         path: path.display().to_string(),
-        source,
+        cause,
     }
 }
 

@@ -255,11 +255,9 @@ pub enum BuildError {
     Llm(#[from] LlmError),
     #[error(transparent)]
     Replay(#[from] crate::trace::ReplayError),
-    #[error("cannot create trace file {path}: {source}")]
-    Trace {
-        path: String,
-        source: std::io::Error,
-    },
+    // The OS error is in the message, so it is not also a `source`.
+    #[error("cannot create trace file {path}: {cause}")]
+    Trace { path: String, cause: std::io::Error },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -458,9 +456,9 @@ impl RlmBuilder {
         }
         let trace = match &self.trace {
             Some(path) => {
-                let writer = TraceWriter::create(path).map_err(|source| BuildError::Trace {
+                let writer = TraceWriter::create(path).map_err(|cause| BuildError::Trace {
                     path: path.display().to_string(),
-                    source,
+                    cause,
                 })?;
                 let writer = Arc::new(writer);
                 if scope.is_none() {
