@@ -480,18 +480,9 @@ fn an_eval_recorded_with_traces_replays_to_the_same_scores() {
                 .arg(trace_dir),
         )
     };
-    let url = server.openai_url();
-    let (code, recorded, err) = eval(
-        &[
-            "--model",
-            "gpt-5",
-            "--sub-model",
-            "gpt-5-mini",
-            "--base-url",
-            &url,
-        ],
-        &traces,
-    );
+    let models = common::loopback_models(&server);
+    let models: Vec<&str> = models.iter().map(String::as_str).collect();
+    let (code, recorded, err) = eval(&models, &traces);
     assert_eq!(code, 0, "{err}");
     drop(server);
     let replay = format!("replay:{}", traces.display());
