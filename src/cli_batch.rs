@@ -108,6 +108,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
+    // Before anything is created: a refused --out leaves no trace directory.
+    check_out(&args.out, &args.tasks, args.trace_dir.as_deref())?;
     if let Some(dir) = &args.trace_dir {
         // create_dir_all on a file says only "File exists".
         anyhow::ensure!(
@@ -118,7 +120,6 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating trace directory {}", dir.display()))?;
     }
-    check_out(&args.out, &args.tasks, args.trace_dir.as_deref())?;
     let (out, existing) = open_results(&args.out)?;
 
     let super::Models { runtime, client } = super::Models::new(&settings)?;
@@ -199,12 +200,19 @@ pub(crate) fn check_out(
         out.display()
     );
     if let Some(dir) = trace_dir {
-        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        // Either may not exist yet: then compare absolute paths, whose
+        // components drop the `.`s of another spelling.
+        let resolved = |p: &std::path::Path| {
+            std::fs::canonicalize(p)
+                .or_else(|_| std::path::absolute(p))
+                .unwrap_or_else(|_| p.to_path_buf())
+        };
+        let dir = resolved(dir);
         let parent = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => std::path::Path::new("."),
         };
-        let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+        let parent = resolved(parent);
         anyhow::ensure!(
             !parent.starts_with(&dir),
             "--out {} is inside --trace-dir {}, where each task's trace is written: a task's trace could replace the results. Put the results file elsewhere",

@@ -155,6 +155,18 @@ fn out_naming_the_task_file_or_a_trace_is_refused() {
         std::fs::read_to_string(traces.join("t0.jsonl")).unwrap(),
         "trace\n"
     );
+    // A trace directory that does not exist yet, spelled two ways: refused,
+    // and not created.
+    let (code, _, err) = batch(
+        &server,
+        dir.path(),
+        &tasks,
+        &dir.path().join("new-traces/out.jsonl"),
+        &["--trace-dir", "./new-traces"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("inside --trace-dir"), "{err}");
+    assert!(!dir.path().join("new-traces").exists());
     assert!(server.requests().is_empty());
 }
 
