@@ -101,25 +101,9 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     rlm::preflight::Preflight::new(&settings)
         .tasks(&tasks)
         .check()?;
-    if let (Some(dir), Some(from)) = (&args.trace_dir, &replay) {
-        anyhow::ensure!(
-            !same_file(dir, from),
-            "--trace-dir {} is the directory being replayed: the new traces would replace the recorded ones. Record the replay elsewhere",
-            dir.display()
-        );
-    }
     // Before anything is created: a refused --out leaves no trace directory.
     check_out(&args.out, &args.tasks, args.trace_dir.as_deref())?;
-    if let Some(dir) = &args.trace_dir {
-        // create_dir_all on a file says only "File exists".
-        anyhow::ensure!(
-            !dir.exists() || dir.is_dir(),
-            "--trace-dir {} exists and is not a directory",
-            dir.display()
-        );
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating trace directory {}", dir.display()))?;
-    }
+    prepare_trace_dir(args.trace_dir.as_deref(), replay.as_deref())?;
     let (out, existing) = open_results(&args.out)?;
 
     let super::Models { runtime, client } = super::Models::new(&settings)?;
@@ -221,6 +205,30 @@ pub(crate) fn check_out(
         );
     }
     Ok(())
+}
+
+/// Creates `--trace-dir`, refusing the directory being replayed (its
+/// traces would be overwritten as they are read) and a path that is a file.
+pub(crate) fn prepare_trace_dir(
+    dir: Option<&std::path::Path>,
+    replay: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let Some(dir) = dir else { return Ok(()) };
+    if let Some(from) = replay {
+        anyhow::ensure!(
+            !same_file(dir, from),
+            "--trace-dir {} is the directory being replayed: the new traces would replace the recorded ones. Record the replay elsewhere",
+            dir.display()
+        );
+    }
+    // create_dir_all on a file says only "File exists".
+    anyhow::ensure!(
+        !dir.exists() || dir.is_dir(),
+        "--trace-dir {} exists and is not a directory",
+        dir.display()
+    );
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating trace directory {}", dir.display()))
 }
 
 /// Whether two paths name one existing file (through links too).

@@ -171,19 +171,7 @@ fn run_rlm(
             temp.path().to_path_buf()
         }
     };
-    if let Some(dir) = &args.trace_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating trace directory {}", dir.display()))?;
-    }
-    if let Some(dir) = &args.trace_dir {
-        if let Some(from) = &replay {
-            anyhow::ensure!(
-                std::fs::canonicalize(dir).ok() != std::fs::canonicalize(from).ok(),
-                "--trace-dir {} is the directory being replayed: the new traces would replace the recorded ones",
-                dir.display()
-            );
-        }
-    }
+    super::cli_batch::prepare_trace_dir(args.trace_dir.as_deref(), replay.as_deref())?;
     let (out, existing) = super::cli_batch::open_results(&out_path)?;
     let base = RunConfig {
         model: ModelSpec::parse(settings.model.as_deref().unwrap_or_default()),

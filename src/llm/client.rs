@@ -71,45 +71,39 @@ impl LlmConfig {
     /// call goes through this, and so does `rlm::preflight`, so a command
     /// refuses up front exactly what its calls would.
     pub fn endpoint(&self, model: &ModelSpec) -> Result<(String, Option<&ApiKey>), LlmError> {
-        match model.provider {
-            Provider::OpenAi => {
-                let key = self.openai_api_key.as_ref();
-                if key.is_none() && self.openai_base_url.starts_with(OPENAI_URL) {
-                    return Err(LlmError::NoApiKey {
-                        model: model.to_string(),
-                        var: "OPENAI_API_KEY",
-                        flag: "--base-url",
-                    });
-                }
-                Ok((
-                    format!(
-                        "{}/chat/completions",
-                        self.openai_base_url.trim_end_matches('/')
-                    ),
-                    key,
+        // Each provider: its base URL, key, public endpoint, the variable
+        // and flag that fix a missing key, and the path of its chat API.
+        let (base, key, public, var, flag, path) = match model.provider {
+            Provider::OpenAi => (
+                &self.openai_base_url,
+                self.openai_api_key.as_ref(),
+                OPENAI_URL,
+                "OPENAI_API_KEY",
+                "--base-url",
+                "chat/completions",
+            ),
+            Provider::Anthropic => (
+                &self.anthropic_base_url,
+                self.anthropic_api_key.as_ref(),
+                ANTHROPIC_URL,
+                "ANTHROPIC_API_KEY",
+                "--anthropic-base-url",
+                "v1/messages",
+            ),
+            Provider::Replay => {
+                return Err(LlmError::Replay(
+                    "replay models are not sent over HTTP".into(),
                 ))
             }
-            Provider::Replay => Err(LlmError::Replay(
-                "replay models are not sent over HTTP".into(),
-            )),
-            Provider::Anthropic => {
-                let key = self.anthropic_api_key.as_ref();
-                if key.is_none() && self.anthropic_base_url.starts_with(ANTHROPIC_URL) {
-                    return Err(LlmError::NoApiKey {
-                        model: model.to_string(),
-                        var: "ANTHROPIC_API_KEY",
-                        flag: "--anthropic-base-url",
-                    });
-                }
-                Ok((
-                    format!(
-                        "{}/v1/messages",
-                        self.anthropic_base_url.trim_end_matches('/')
-                    ),
-                    key,
-                ))
-            }
+        };
+        if key.is_none() && base.starts_with(public) {
+            return Err(LlmError::NoApiKey {
+                model: model.to_string(),
+                var,
+                flag,
+            });
         }
+        Ok((format!("{}/{path}", base.trim_end_matches('/')), key))
     }
 }
 
