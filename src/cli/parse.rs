@@ -23,7 +23,7 @@ use clap::builder::StyledStr;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory as _, Parser as _};
 
-use crate::Cli;
+use super::Cli;
 
 /// Parses the process's arguments, or prints the error (with our tips)
 /// and exits with clap's status: 2 for a usage error, 0 for `--help`.

@@ -28,7 +28,7 @@ pub(crate) struct BatchArgs {
     #[arg(long)]
     pub(crate) out: PathBuf,
     /// Tasks running at once, 1 to 1024.
-    #[arg(long, default_value_t = 4, value_parser = super::cli_values::jobs)]
+    #[arg(long, default_value_t = 4, value_parser = super::values::jobs)]
     pub(crate) jobs: usize,
     /// Run only shard i of n (0-based), e.g. --shard 2/8.
     #[arg(long)]
@@ -49,13 +49,13 @@ pub(crate) struct BatchArgs {
     #[arg(long, default_value_t = 2)]
     pub(crate) max_depth: usize,
     /// Wall-clock limit per task, in seconds.
-    #[arg(long, value_parser = super::cli_values::seconds)]
+    #[arg(long, value_parser = super::values::seconds)]
     pub(crate) task_timeout: Option<f64>,
     /// Time limit of one code cell, in seconds.
-    #[arg(long, default_value_t = 120.0, value_parser = super::cli_values::seconds)]
+    #[arg(long, default_value_t = 120.0, value_parser = super::values::seconds)]
     pub(crate) cell_timeout: f64,
     /// Memory one script session may hold, all its values together: e.g. 512M, 4G [default: 1G]
-    #[arg(long, value_parser = super::cli_values::memory_bytes)]
+    #[arg(long, value_parser = super::values::memory_bytes)]
     pub(crate) max_memory: Option<usize>,
 
     /// No progress bar.
@@ -282,7 +282,7 @@ pub fn run_with_progress(
     quiet: bool,
 ) -> BatchSummary {
     let stop = runner.interrupter();
-    runtime.spawn(super::cli_run::wait_for_signals(stop.clone()));
+    runtime.spawn(super::run::wait_for_signals(stop.clone()));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     std::thread::scope(|scope| {
         // The watchers stop however the batch ends, a panic included: a

@@ -2,7 +2,7 @@
 //! beside the binary.
 //!
 //! Both are generated at run time from the same clap definition the parser
-//! uses ([`crate::Cli`]), so neither can fall behind a new flag, and the
+//! uses ([`super::Cli`]), so neither can fall behind a new flag, and the
 //! binary needs no build script or files shipped beside it.
 //!
 //! Man pages come one per command, as git's do: `rlm man` prints rlm(1),
@@ -33,11 +33,11 @@ pub(crate) struct ManArgs {
 
 /// Prints the completion script for a shell on standard output.
 pub(crate) fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
-    let mut cmd = crate::Cli::command();
+    let mut cmd = super::Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "rlm", &mut script);
     // The script is made of our own names and help texts, all UTF-8.
-    crate::write_stdout(&String::from_utf8_lossy(&script))?;
+    super::write_stdout(&String::from_utf8_lossy(&script))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -45,7 +45,7 @@ pub(crate) fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
     // Built, subcommands get their page names (rlm-run) and full usage
     // (rlm run ...); `rlm help` is clap's, and has no page of its own.
-    let mut cmd = crate::Cli::command().disable_help_subcommand(true);
+    let mut cmd = super::Cli::command().disable_help_subcommand(true);
     cmd.build();
     let page = match &args.command {
         None => cmd,
@@ -64,6 +64,6 @@ pub(crate) fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
     clap_mangen::Man::new(page)
         .render(&mut roff)
         .context("rendering the man page")?;
-    crate::write_stdout(&String::from_utf8_lossy(&roff))?;
+    super::write_stdout(&String::from_utf8_lossy(&roff))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -49,7 +49,7 @@ pub(crate) struct EvalArgs {
     #[arg(long)]
     pub(crate) baseline_window: Option<usize>,
     /// Tasks running at once, 1 to 1024.
-    #[arg(long, default_value_t = 4, value_parser = super::cli_values::jobs)]
+    #[arg(long, default_value_t = 4, value_parser = super::values::jobs)]
     pub(crate) jobs: usize,
     /// Keep the RLM results (JSONL) here; re-running resumes.
     #[arg(long)]
@@ -61,7 +61,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, default_value_t = 30)]
     pub(crate) max_iterations: usize,
     /// Wall-clock limit per task, in seconds.
-    #[arg(long, value_parser = super::cli_values::seconds)]
+    #[arg(long, value_parser = super::values::seconds)]
     pub(crate) task_timeout: Option<f64>,
     /// Print the table as JSON.
     #[arg(long)]
@@ -107,7 +107,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let family: Family = args.task.parse()?;
     let lengths = eval::parse_lengths(&args.lengths)?;
     let mut settings = args.models.settings()?;
-    let replay = super::cli_batch::replay_dir(args.models.model.as_deref())?;
+    let replay = super::batch::replay_dir(args.models.model.as_deref())?;
     if replay.is_some() {
         settings.model = None;
         if args.models.sub_model.is_none() {
@@ -171,8 +171,8 @@ fn run_rlm(
             temp.path().to_path_buf()
         }
     };
-    super::cli_batch::prepare_trace_dir(args.trace_dir.as_deref(), replay.as_deref())?;
-    let (out, existing) = super::cli_batch::open_results(&out_path)?;
+    super::batch::prepare_trace_dir(args.trace_dir.as_deref(), replay.as_deref())?;
+    let (out, existing) = super::batch::open_results(&out_path)?;
     let base = RunConfig {
         model: ModelSpec::parse(settings.model.as_deref().unwrap_or_default()),
         sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),
@@ -207,7 +207,7 @@ fn run_rlm(
         })
         .collect();
     let summary =
-        super::cli_batch::run_with_progress(runtime, &runner, batch, &out, &existing, args.quiet);
+        super::batch::run_with_progress(runtime, &runner, batch, &out, &existing, args.quiet);
     if let Some(e) = &summary.results_error {
         anyhow::bail!("{e}; the scores need every result written");
     }
