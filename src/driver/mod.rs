@@ -281,6 +281,8 @@ pub struct RlmBuilder {
     handle: Option<tokio::runtime::Handle>,
     /// A client shared with other runs, and this run's scope on it.
     shared_client: Option<(LlmClient, String)>,
+    /// Script functions the embedder provides, in every session of a run.
+    functions: crate::dsl::HostFunctions,
 }
 
 impl Rlm {
@@ -431,6 +433,24 @@ impl RlmBuilder {
         self
     }
 
+    /// Adds a script function of the embedding program (see
+    /// [`HostFunctions`](crate::dsl::HostFunctions)) to every session the
+    /// runs build, children's included, and to the model's quick reference.
+    /// Refused when its name is not usable or is already taken.
+    pub fn function(
+        mut self,
+        function: crate::dsl::HostFunction,
+    ) -> Result<Self, crate::dsl::HostFunctionError> {
+        self.functions.add(function)?;
+        Ok(self)
+    }
+
+    /// Sets every host function at once, replacing any added before.
+    pub fn functions(mut self, functions: crate::dsl::HostFunctions) -> Self {
+        self.functions = functions;
+        self
+    }
+
     /// Runs calls on an existing tokio runtime instead of starting one.
     pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
         self.handle = Some(handle);
@@ -494,6 +514,7 @@ impl RlmBuilder {
                 deadline: std::sync::Mutex::new(None),
                 scope,
                 refusals_before: std::sync::atomic::AtomicU64::new(0),
+                functions: self.functions,
             }),
             _runtime: owned,
         })

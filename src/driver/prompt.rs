@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::dsl::Limits;
+use crate::dsl::{HostFunctions, Limits};
 use crate::stats::{estimate_tokens, human_bytes};
 use crate::Text;
 
@@ -26,6 +26,8 @@ pub struct PromptValues<'a> {
     pub concurrency: usize,
     pub depth: usize,
     pub max_depth: usize,
+    /// The embedder's host functions, listed after the quick reference.
+    pub functions: &'a HostFunctions,
 }
 
 /// Renders `template`, replacing each `{{name}}` with its value.
@@ -37,7 +39,7 @@ pub fn render(template: &str, v: &PromptValues<'_>) -> String {
     };
     let values: [(&str, String); 9] = [
         ("context_summary", context_summary(v.context)),
-        ("quick_reference", QUICK_REFERENCE.trim().to_string()),
+        ("quick_reference", quick_reference(v.functions)),
         ("max_iterations", v.max_iterations.to_string()),
         ("sub_context_tokens", v.sub_context_tokens.to_string()),
         ("concurrency", v.concurrency.to_string()),
@@ -54,6 +56,16 @@ pub fn render(template: &str, v: &PromptValues<'_>) -> String {
         out = out.replace(&format!("{{{{{name}}}}}"), &value);
     }
     out
+}
+
+/// The quick reference, with a section for the host functions if there are any.
+fn quick_reference(functions: &HostFunctions) -> String {
+    let mut s = QUICK_REFERENCE.trim().to_string();
+    if let Some(section) = functions.quick_reference() {
+        s.push_str("\n\n");
+        s.push_str(section.trim_end());
+    }
+    s
 }
 
 /// Size, shape and a preview of the context, for the model.

@@ -34,6 +34,8 @@ pub(crate) struct RunShared {
     /// The ledger's refusal count when the current top run started: more
     /// since then means a budget refused a call of this run's tree.
     pub refusals_before: AtomicU64,
+    /// The embedder's host functions, in every session of the tree.
+    pub functions: crate::dsl::HostFunctions,
 }
 
 /// How one loop ended, before usage is attached.
@@ -354,6 +356,7 @@ fn run_loop(
             scope: shared.scope.clone(),
         })
         .stop_when(stop_check)
+        .functions(shared.functions.clone())
         .extend(move |engine, session| recursion.register(engine, session))
         .build_view(view.clone(), origin);
 
@@ -368,6 +371,7 @@ fn run_loop(
             concurrency: shared.client.config().concurrency,
             depth,
             max_depth: config.max_depth,
+            functions: &shared.functions,
         },
     );
     let documents = view.documents();

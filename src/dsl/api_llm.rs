@@ -198,7 +198,10 @@ impl LlmAccess {
 
 /// Runs `fut` unless the cell is stopped from outside (Ctrl-C, the run's
 /// deadline) first; then the cell ends, and dropping `fut` aborts its calls.
-async fn until_stopped<F: std::future::Future>(shared: &Shared, fut: F) -> Fallible<F::Output> {
+pub(crate) async fn until_stopped<F: std::future::Future>(
+    shared: &Shared,
+    fut: F,
+) -> Fallible<F::Output> {
     const POLL: std::time::Duration = std::time::Duration::from_millis(50);
     tokio::pin!(fut);
     loop {

@@ -31,6 +31,7 @@ mod clock;
 pub(crate) mod convert;
 mod engine;
 mod hints;
+mod host;
 mod limits;
 mod output;
 mod session;
@@ -38,5 +39,8 @@ mod source;
 
 pub use api_llm::LlmAccess;
 pub use clock::{CellClock, ExternalStop, PauseGuard, StopReason};
+pub use host::{
+    HostError, HostFunction, HostFunctionError, HostFunctions, HostFuture, HostResult, ValueType,
+};
 pub use limits::Limits;
 pub use session::{Answer, CellOutcome, Extension, Session, SessionBuilder, Shared, NO_OUTPUT};

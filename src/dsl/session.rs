@@ -12,7 +12,7 @@ use super::clock::{CellClock, ExternalStop, StopReason};
 use super::convert::{display, estimated_size, to_json};
 use super::output::OutputBuffer;
 use super::source::{self, Prepared};
-use super::{engine, hints, Limits, LlmAccess};
+use super::{engine, hints, HostFunction, HostFunctionError, HostFunctions, Limits, LlmAccess};
 use crate::alloc::Ledger;
 use crate::{Context, Text};
 
@@ -196,6 +196,7 @@ pub struct SessionBuilder {
     extensions: Vec<Box<Extension>>,
     llm: Option<LlmAccess>,
     stop: Option<ExternalStop>,
+    functions: HostFunctions,
 }
 
 /// A hook that registers more functions into a session's engine.
@@ -222,6 +223,21 @@ impl SessionBuilder {
     pub fn llm(mut self, access: LlmAccess) -> Self {
         self.llm = Some(access);
         self
+    }
+
+    /// Lets scripts call the embedding program's own functions (see
+    /// [`HostFunctions`]), replacing any set before. Async ones run on the
+    /// runtime of [`SessionBuilder::llm`] when it is given.
+    pub fn functions(mut self, functions: HostFunctions) -> Self {
+        self.functions = functions;
+        self
+    }
+
+    /// Adds one host function to those set so far; refused as
+    /// [`HostFunctions::add`] refuses it.
+    pub fn function(mut self, function: HostFunction) -> Result<Self, HostFunctionError> {
+        self.functions.add(function)?;
+        Ok(self)
     }
 
     /// Stops any cell, and any native scan or sub-model wait in it, when
@@ -272,6 +288,9 @@ impl SessionBuilder {
             memory_at_start: std::sync::atomic::AtomicUsize::new(0),
         });
         let mut engine = engine::build(&self.limits, &shared);
+        let runtime = self.llm.as_ref().map(|access| access.runtime.clone());
+        let budget = super::budget::Budget::new(&shared, &self.limits);
+        super::host::register(&mut engine, &shared, &budget, &self.functions, runtime);
         super::api_llm::register(&mut engine, &shared, self.llm);
         for ext in &self.extensions {
             ext(&mut engine, &shared);
@@ -314,6 +333,12 @@ impl Session {
     /// The reference in `dsl-docs/` is checked against this list.
     pub fn function_signatures(&self) -> Vec<String> {
         self.engine.gen_fn_signatures(false)
+    }
+
+    /// Signatures of every function a script can call, Rhai's standard
+    /// library included (host functions check their names against these).
+    pub(crate) fn all_function_signatures(&self) -> Vec<String> {
+        self.engine.gen_fn_signatures(true)
     }
 
     /// The script's own variables, oldest first, as JSON (`context`,
