@@ -15,6 +15,7 @@
 //!
 //! Between units the driver polls the view's [`Interrupt`](crate::Interrupt).
 
+mod crossing;
 mod literal;
 mod multi;
 pub mod pattern;
@@ -33,6 +34,22 @@ pub use regex_ops::{GrepHit, GrepOptions, IntoPattern, Match};
 const UNIT: usize = 4 << 20;
 /// Views smaller than this are searched on the calling thread.
 const PARALLEL_MIN: usize = 1 << 20;
+
+/// The unit size in use: [`UNIT`] unless a test asked for smaller units.
+static UNIT_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(UNIT);
+
+/// Only for tests: knobs that make the parallel search's unit boundaries
+/// fall where a test can see them. Results never depend on them.
+#[doc(hidden)]
+pub mod for_tests {
+    use std::sync::atomic::Ordering;
+
+    /// Cuts views into units of about `bytes` (at least 1) from now on,
+    /// in every thread; `None` restores the default.
+    pub fn set_unit_size(bytes: Option<usize>) {
+        super::UNIT_SIZE.store(bytes.unwrap_or(super::UNIT).max(1), Ordering::Relaxed);
+    }
+}
 
 /// A contiguous, line-aligned stretch of a view.
 #[derive(Clone, Copy)]
@@ -107,9 +124,10 @@ impl Text {
     /// Cuts the view into line-aligned units of about [`UNIT`] bytes, each
     /// inside one storage segment.
     fn split_units(&self) -> Vec<Unit<'_>> {
+        let unit = UNIT_SIZE.load(std::sync::atomic::Ordering::Relaxed);
         let mut units = Vec::new();
         for (start, piece) in self.pieces() {
-            if piece.len() < PARALLEL_MIN {
+            if piece.len() < PARALLEL_MIN.min(unit) {
                 units.push(Unit {
                     start,
                     bytes: piece,
@@ -119,7 +137,7 @@ impl Text {
             }
             let mut at = 0;
             while at < piece.len() {
-                let nominal = at + UNIT;
+                let nominal = at + unit;
                 let to = if nominal >= piece.len() {
                     piece.len()
                 } else {

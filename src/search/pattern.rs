@@ -10,9 +10,12 @@
 //!   20 MB/s on mixed text). We therefore rewrite `\b` and `\B` to their
 //!   ASCII forms unless the caller asks for Unicode boundaries. `\w`, `\d`
 //!   and `\s` stay Unicode: they do not have the problem.
-//! * **Splittability.** A pattern that can match a newline, or that uses
-//!   `\A`/`\z`, could match across the line-aligned points where a parallel
-//!   search splits the text. Such patterns are searched sequentially.
+//! * **Splittability.** A pattern that can match a newline could match
+//!   across the line-aligned points where a parallel search splits the
+//!   text. Such patterns get the extra automata of [`super::crossing`],
+//!   which search them in parallel pieces with exact results; a pattern
+//!   with `\A`/`\z` depends on the view's true ends and is searched over
+//!   the whole view on one thread.
 //!
 //! Compiled patterns are cached, because scripts call the same pattern on
 //! thousands of chunks.
@@ -24,6 +27,8 @@ use regex::bytes::{Regex, RegexBuilder};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use crate::error::{Error, Result};
+
+use super::crossing::Crossing;
 
 /// How a pattern is compiled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -48,6 +53,9 @@ pub struct Pattern {
     /// character before it, so it could never match, and skipping it as
     /// `memmem`'s non-overlapping search does changes nothing.
     pub(crate) bounded_word: Option<Vec<u8>>,
+    /// For a pattern that crosses lines but does not need the text's true
+    /// ends: the automata that search it in parallel pieces (`crossing`).
+    pub(crate) crossing: Option<Box<Crossing>>,
 }
 
 impl Pattern {
@@ -97,10 +105,16 @@ impl Pattern {
             .build()
             .parse(&source)
             .map_err(|e| error(e.to_string()))?;
+        let crosses_lines = can_cross_lines(&hir);
+        let crossing = (crosses_lines && !uses_text_ends(&hir))
+            .then(|| Crossing::new(&source, &hir, options.case_insensitive))
+            .flatten()
+            .map(Box::new);
         Ok(Pattern {
             regex,
-            crosses_lines: can_cross_lines(&hir),
+            crosses_lines,
             bounded_word: bounded_word(&hir, options),
+            crossing,
         })
     }
 
@@ -156,6 +170,17 @@ fn can_cross_lines(hir: &Hir) -> bool {
         HirKind::Repetition(rep) => can_cross_lines(&rep.sub),
         HirKind::Capture(cap) => can_cross_lines(&cap.sub),
         HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(can_cross_lines),
+    }
+}
+
+/// True if the pattern uses `\A` or `\z`, which only the whole view can decide.
+fn uses_text_ends(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Look(look) => matches!(look, Look::Start | Look::End),
+        HirKind::Repetition(rep) => uses_text_ends(&rep.sub),
+        HirKind::Capture(cap) => uses_text_ends(&cap.sub),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(uses_text_ends),
+        _ => false,
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::text::{strip_terminator, Text};
 
+use super::crossing::{Crossing, Hit, Sink, Step};
 use super::pattern::{is_word_byte, Pattern, PatternOptions};
 
 /// Anything that names a regex: a `&str` (default options), a `&str` with
@@ -100,6 +101,9 @@ impl Text {
         }
         let re = &pattern.regex;
         let with_groups = re.captures_len() > 1;
+        if let Some(raw) = self.crossing_matches(&pattern, limit, with_groups)? {
+            return Ok(self.finish_matches(raw));
+        }
         let raw = self.search_units(!pattern.crosses_lines, limit, |unit, limit| {
             let at = |i: usize| unit.start + i;
             if with_groups {
@@ -129,9 +133,63 @@ impl Text {
                     .collect()
             }
         })?;
-        let lines = self.line_numbers(raw.iter().map(|m| m.start));
-        Ok(raw
+        Ok(self.finish_matches(raw))
+    }
+
+    /// [`Text::matches`] through the exact parallel search of a pattern
+    /// that can match a newline; `None` when it does not apply or gave up.
+    fn crossing_matches(
+        &self,
+        pattern: &Pattern,
+        limit: usize,
+        with_groups: bool,
+    ) -> Result<Option<Vec<RawMatch>>> {
+        let Some(c) = pattern.crossing.as_deref() else {
+            return Ok(None);
+        };
+        let mut sink = Collect::new(limit);
+        if limit > 0 && !self.crossing_search(c, Step::Matches, limit, false, &mut sink)? {
+            return Ok(None);
+        }
+        Ok(Some(
+            sink.hits
+                .into_iter()
+                .map(|(start, end)| RawMatch {
+                    start,
+                    end,
+                    groups: if with_groups {
+                        self.crossing_groups(c, start, end)
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect(),
+        ))
+    }
+
+    /// The capture groups of the crossing match `[start, end)` (global),
+    /// searched in place when it lies in one piece.
+    fn crossing_groups(
+        &self,
+        c: &Crossing,
+        start: usize,
+        end: usize,
+    ) -> Vec<Option<(usize, usize)>> {
+        // A few bytes either side, for look-around.
+        let lo = start.saturating_sub(4).max(self.start);
+        let hi = end.saturating_add(4).min(self.end);
+        let window = self.view(lo, hi);
+        let bytes = window.bytes();
+        c.groups(&bytes, start - lo, end - lo)
             .into_iter()
+            .map(|g| g.map(|(s, e)| (s + lo, e + lo)))
+            .collect()
+    }
+
+    /// Line numbers and views for raw matches.
+    fn finish_matches(&self, raw: Vec<RawMatch>) -> Vec<Match> {
+        let lines = self.line_numbers(raw.iter().map(|m| m.start));
+        raw.into_iter()
             .zip(lines)
             .map(|(m, line)| Match {
                 start: m.start - self.start,
@@ -144,7 +202,7 @@ impl Text {
                     .map(|g| g.map(|(s, e)| self.view(s, e)))
                     .collect(),
             })
-            .collect())
+            .collect()
     }
 
     /// Lines matching `pattern`, grep-style: one hit per line, with optional
@@ -184,6 +242,9 @@ impl Text {
         let limit = options.max.unwrap_or(usize::MAX);
         let view_start = self.start;
         let view_end = self.end;
+        if let Some(spans) = self.crossing_grep(pattern, limit)? {
+            return Ok(self.finish_grep(spans, options));
+        }
         let spans = self.search_units(!pattern.crosses_lines, limit, |unit, limit| {
             let bytes = unit.bytes;
             let mut out = Vec::new();
@@ -213,8 +274,53 @@ impl Text {
             }
             out
         })?;
+        Ok(self.finish_grep(spans, options))
+    }
+
+    /// [`Text::grep_pattern`] through the exact parallel search; `None`
+    /// when it does not apply or gave up. A match that spans several lines
+    /// reports the line it starts on, and the scan goes on after the match
+    /// (or after that line, if later), as grep's sequential scan does.
+    fn crossing_grep(
+        &self,
+        pattern: &Pattern,
+        limit: usize,
+    ) -> Result<Option<Vec<(usize, usize)>>> {
+        let Some(c) = pattern.crossing.as_deref() else {
+            return Ok(None);
+        };
+        // One more: a match after a final newline is dropped below.
+        let mut sink = Collect::new(limit.saturating_add(1));
+        if limit > 0
+            && !self.crossing_search(c, Step::Lines, limit.saturating_add(1), false, &mut sink)?
+        {
+            return Ok(None);
+        }
+        let ends_in_newline =
+            self.store.byte_at(self.end.wrapping_sub(1)) == Some(b'\n') && !self.is_empty();
+        let starts: Vec<usize> = sink
+            .hits
+            .into_iter()
+            .map(|(s, _)| s)
+            .filter(|&s| !(s == self.end && ends_in_newline))
+            .take(limit)
+            .collect();
+        let lines = self.line_numbers(starts.iter().copied());
+        Ok(Some(
+            lines
+                .into_iter()
+                .map(|line| {
+                    let l = self.lines(line, line);
+                    (l.start, l.end)
+                })
+                .collect(),
+        ))
+    }
+
+    /// Grep hits for line spans `[start, end)` (global, terminator included).
+    fn finish_grep(&self, spans: Vec<(usize, usize)>, options: &GrepOptions) -> Vec<GrepHit> {
         let lines = self.line_numbers(spans.iter().map(|&(s, _)| s));
-        Ok(spans
+        spans
             .into_iter()
             .zip(lines)
             .map(|((s, e), line)| GrepHit {
@@ -230,7 +336,7 @@ impl Text {
                     )
                 },
             })
-            .collect())
+            .collect()
     }
 
     /// Number of non-overlapping matches of `pattern`. Cost: O(n), parallel.
@@ -253,6 +359,12 @@ impl Text {
         }
         if pattern.crosses_lines {
             return self.detached(move |t| {
+                if let Some(c) = pattern.crossing.as_deref() {
+                    let mut sink = Count(0);
+                    if t.crossing_search(c, Step::Matches, usize::MAX, true, &mut sink)? {
+                        return Ok(sink.0);
+                    }
+                }
                 t.count_units(false, |unit| pattern.regex.find_iter(unit.bytes).count())
             });
         }
@@ -269,8 +381,15 @@ impl Text {
     pub fn is_match(&self, pattern: impl IntoPattern) -> Result<bool> {
         let pattern = pattern.into_pattern()?;
         if pattern.crosses_lines {
-            return self
-                .detached(move |t| t.any_unit(false, |unit| pattern.regex.is_match(unit.bytes)));
+            return self.detached(move |t| {
+                if let Some(c) = pattern.crossing.as_deref() {
+                    let mut sink = Collect::new(1);
+                    if t.crossing_search(c, Step::Matches, 1, false, &mut sink)? {
+                        return Ok(!sink.hits.is_empty());
+                    }
+                }
+                t.any_unit(false, |unit| pattern.regex.is_match(unit.bytes))
+            });
         }
         let re = &pattern.regex;
         self.any_unit(true, |unit| re.is_match(unit.bytes))
@@ -305,6 +424,9 @@ impl Text {
                     .collect()
             }));
         }
+        if let Some(pieces) = self.crossing_split(&pattern, limit)? {
+            return Ok(pieces);
+        }
         let re = &pattern.regex;
         // Touching separators are merged as they are found, so that the
         // count of separators is the count of pieces (within one a unit):
@@ -326,8 +448,31 @@ impl Text {
                 spans
             },
         )?;
-        if seps.len() > limit {
+        Ok(self.pieces_between(seps, limit))
+    }
+
+    /// [`Text::split_on_at_most`] through the exact parallel search;
+    /// `None` when it does not apply or gave up.
+    #[allow(clippy::type_complexity)]
+    fn crossing_split(&self, pattern: &Pattern, limit: usize) -> Result<Option<Option<Vec<Text>>>> {
+        let Some(c) = pattern.crossing.as_deref() else {
             return Ok(None);
+        };
+        let mut sink = Separators {
+            spans: Vec::new(),
+            cap: limit.saturating_add(1),
+        };
+        if !self.crossing_search(c, Step::Matches, usize::MAX, false, &mut sink)? {
+            return Ok(None);
+        }
+        Ok(Some(self.pieces_between(sink.spans, limit)))
+    }
+
+    /// The pieces between separators `seps` (global, sorted, disjoint), or
+    /// `None` when there would be more than `limit`.
+    fn pieces_between(&self, seps: Vec<(usize, usize)>, limit: usize) -> Option<Vec<Text>> {
+        if seps.len() > limit {
+            return None;
         }
         let mut pieces = Vec::with_capacity(seps.len() + 1);
         let mut at = self.start;
@@ -340,6 +485,74 @@ impl Text {
             }
             at = e;
         }
-        Ok((pieces.len() <= limit).then_some(pieces))
+        (pieces.len() <= limit).then_some(pieces)
+    }
+}
+
+/// Collects up to `limit` matches of a crossing search.
+struct Collect {
+    hits: Vec<(usize, usize)>,
+    limit: usize,
+}
+
+impl Collect {
+    fn new(limit: usize) -> Collect {
+        Collect {
+            hits: Vec::new(),
+            limit,
+        }
+    }
+}
+
+impl Sink for Collect {
+    fn hit(&mut self, hit: Hit) -> bool {
+        if self.hits.len() < self.limit {
+            self.hits.push((hit.start, hit.end));
+        }
+        self.hits.len() < self.limit
+    }
+
+    fn more(&mut self, _: usize) -> bool {
+        // Only counting searches report uncollected matches.
+        true
+    }
+}
+
+/// Counts the matches of a crossing search.
+struct Count(usize);
+
+impl Sink for Count {
+    fn hit(&mut self, _: Hit) -> bool {
+        self.0 += 1;
+        true
+    }
+
+    fn more(&mut self, n: usize) -> bool {
+        self.0 += n;
+        true
+    }
+}
+
+/// The separators of a split: non-empty matches, touching ones merged, at
+/// most `cap` of them.
+struct Separators {
+    spans: Vec<(usize, usize)>,
+    cap: usize,
+}
+
+impl Sink for Separators {
+    fn hit(&mut self, hit: Hit) -> bool {
+        if hit.start == hit.end {
+            return true;
+        }
+        match self.spans.last_mut() {
+            Some(last) if last.1 == hit.start => last.1 = hit.end,
+            _ => self.spans.push((hit.start, hit.end)),
+        }
+        self.spans.len() <= self.cap
+    }
+
+    fn more(&mut self, _: usize) -> bool {
+        true
     }
 }
