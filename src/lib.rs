@@ -31,6 +31,38 @@
 //! assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), text.len());
 //! # Ok::<(), rlm::Error>(())
 //! ```
+//!
+//! ## Host functions
+//!
+//! A program that embeds `rlm` can give scripts its own functions, as
+//! DSPy's `tools=` does: a [`dsl::HostFunction`] is a name, a declared
+//! signature, a doc string and a closure over [`serde_json::Value`]s, sync
+//! or async. [`driver::RlmBuilder::function`] adds one to every session of
+//! a run, children's included, and lists its signature and doc in the
+//! model's quick reference; [`dsl::SessionBuilder::function`] adds one to a
+//! single session. A sync function's time counts against the cell's time
+//! limit; an async one runs on the runtime with the cell clock paused, as
+//! `llm_query` does, and an interrupt stops the wait. Errors and panics
+//! become script errors that name the function. `examples/host_functions.rs`
+//! runs one through the loop against a loopback model.
+//!
+//! ```
+//! use rlm::dsl::{HostError, HostFunction, SessionBuilder, ValueType};
+//!
+//! let lookup = HostFunction::sync("lookup_customer", |args| match args[0].as_i64() {
+//!     Some(42) => Ok(serde_json::json!({"name": "Ada", "plan": "pro"})),
+//!     other => Err(HostError::new(format!("no customer with id {other:?}"))),
+//! })
+//! .param("id", ValueType::Int)
+//! .returns(ValueType::Map)
+//! .doc("The customer with this id, as #{name, plan}.");
+//!
+//! let ctx = rlm::Context::from_string("ticket", "From customer 42: export is slow\n");
+//! let mut session = SessionBuilder::new().function(lookup)?.build(&ctx);
+//! let out = session.run_cell("print(lookup_customer(42).plan);");
+//! assert_eq!(out.output, "pro\n");
+//! # Ok::<(), rlm::dsl::HostFunctionError>(())
+//! ```
 
 pub mod alloc;
 mod chunk;

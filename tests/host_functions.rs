@@ -415,7 +415,11 @@ fn a_session_without_sub_models_runs_async_host_functions_on_its_own_runtime() {
     let out = session.run_cell("print(to_json(echo_later(context.line(2), 3, [true])));");
     assert_eq!(out.error, None);
     assert_eq!(out.output, "{\"got\":[\"beta\",3,[true]]}\n");
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // And as a method on its first argument.
+    let out = session.run_cell("print(context.line(1).echo_later(1, []).got[0]);");
+    assert_eq!(out.error, None);
+    assert_eq!(out.output, "alpha\n");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
 #[test]
