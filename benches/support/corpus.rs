@@ -15,7 +15,11 @@
 //! * a `ZQX` + digits token, matched by [`RARE_REGEX`], equally rare;
 //! * [`LAST_LITERAL`] exactly once, on the last line, so finding it is a
 //!   full scan;
-//! * [`GREP_PATTERN`] on about 1% of lines.
+//! * [`GREP_PATTERN`] on about 1% of lines;
+//! * for the patterns that can match a newline (`compare.sh`'s second
+//!   table): `User: N` on one line in 1,000, `magic number of the vault: N`
+//!   and `the gentle-river is` on one line in 50,000 each, and a `BEGIN`
+//!   on one line in 5,000 whose `END` comes 1 to 8 lines later.
 //!
 //! With `non_ascii`, about one word in 40 is a Latin word with an accent
 //! (`café`, `Zürich`), which is what trips Unicode `\b` in the regex crate.
@@ -109,6 +113,7 @@ pub fn generate(size: usize, non_ascii: bool) -> Vec<u8> {
         common: COMMON.split_whitespace().collect(),
         rare: RARE.split_whitespace().collect(),
         non_ascii: non_ascii.then(|| NON_ASCII.split_whitespace().collect()),
+        open_block: None,
     };
     let mut out = Vec::with_capacity(size + 256);
     while out.len() < size {
@@ -126,6 +131,8 @@ struct Lines {
     common: Vec<&'static str>,
     rare: Vec<&'static str>,
     non_ascii: Option<Vec<&'static str>>,
+    /// Lines until the open `BEGIN` block gets its `END`.
+    open_block: Option<u64>,
 }
 
 impl Lines {
@@ -153,7 +160,30 @@ impl Lines {
                 let id = self.rng.below(1_000_000);
                 out.extend_from_slice(format!(" ZQX{id}").as_bytes());
             }
+            4 | 5 => {
+                let n = self.rng.below(10_000);
+                out.extend_from_slice(
+                    format!(" and the magic number of the vault: {n}").as_bytes(),
+                );
+            }
+            6 | 7 => out.extend_from_slice(b" where the gentle-river is"),
+            10..=29 if self.open_block.is_none() => {
+                out.extend_from_slice(b" BEGIN");
+                self.open_block = Some(1 + self.rng.below(8));
+            }
+            100..=199 => {
+                let id = self.rng.below(100_000);
+                out.extend_from_slice(format!(". User: {id}").as_bytes());
+            }
             _ => {}
+        }
+        match self.open_block {
+            Some(0) => {
+                out.extend_from_slice(b" END");
+                self.open_block = None;
+            }
+            Some(n) => self.open_block = Some(n - 1),
+            None => {}
         }
         out.extend_from_slice(b".\n");
     }
