@@ -84,6 +84,7 @@ pub mod config;
 pub mod driver;
 pub mod dsl;
 pub mod eval;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod llm;

@@ -1,7 +1,8 @@
 //! JSONL traces of runs, and replaying them.
 //!
 //! A trace is one JSON object per line, written and flushed as each event
-//! happens, so a crash leaves a valid prefix. Every event has `event`, the
+//! happens, so a crash leaves a valid prefix. [`TraceWriter`] is the
+//! [`RunSink`] that writes it, from the run's [`Event`]s. Every event has `event`, the
 //! `run` id (`"0"` for the top run, `"0.1"` for its first child, ...),
 //! `depth` and `t` (seconds since the trace started). The format is
 //! documented in `docs/trace.md`.
@@ -14,20 +15,24 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::llm::{CallObserver, CallRecord};
+use crate::driver::RunResult;
+use crate::dsl::CellOutcome;
+use crate::events::{Cell, Event, RunEvent, RunSink, RunStart};
+use crate::llm::{CallObserver, CallRecord, CallTag, ChatRequest, Completion, ModelSpec};
 
 /// Characters of a prompt kept in a sub-call event's preview.
 const PREVIEW_CHARS: usize = 300;
 
-/// Writes trace events to a file, one flushed line each.
+/// The JSONL trace: a [`RunSink`] that writes each event as one flushed
+/// line of a file.
 ///
 /// A write failure (a full disk) does not stop the run: the first error is
-/// kept, later events are dropped, and [`TraceWriter::error`] reports it.
+/// kept, later events are dropped, and [`RunSink::error`] reports it.
 pub struct TraceWriter {
     path: PathBuf,
     started: Instant,
@@ -47,16 +52,22 @@ impl TraceWriter {
         })
     }
 
-    /// Appends one event. `fields` must be a JSON object.
-    pub fn event(&self, event: &str, run: &str, depth: usize, fields: Value) {
+    /// Appends one line: `event`, `run`, `depth`, `t`, `top` (after a
+    /// top run's first), and `fields`, which must be a JSON object.
+    fn write_line(&self, event: &str, e: &RunEvent<'_>, fields: Value) {
         let mut line = json!({
             "event": event,
-            "run": run,
-            "depth": depth,
+            "run": e.run,
+            "depth": e.depth,
             "t": (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         });
         if let (Some(obj), Value::Object(extra)) = (line.as_object_mut(), fields) {
             obj.extend(extra);
+            // A trace of one run looks as it always has; lines of a later
+            // top run of the same `Rlm` say which one they belong to.
+            if e.top > 1 {
+                obj.insert("top".into(), e.top.into());
+            }
         }
         let mut text = line.to_string();
         text.push('\n');
@@ -66,93 +77,205 @@ impl TraceWriter {
         let Some(file) = guard.as_mut() else { return };
         // One write_all of the whole line, then flush: a reader never sees half a line
         // unless the disk fills mid-line, after which nothing more is written.
-        if let Err(e) = file.write_all(text.as_bytes()).and_then(|_| file.flush()) {
+        if let Err(err) = file.write_all(text.as_bytes()).and_then(|_| file.flush()) {
             *guard = None;
-            if let Ok(mut err) = self.error.lock() {
-                *err = Some(format!(
-                    "writing trace {}: {e}; the trace stops at the last complete line",
+            if let Ok(mut slot) = self.error.lock() {
+                *slot = Some(format!(
+                    "writing trace {}: {err}; the trace stops at the last complete line",
                     self.path.display()
                 ));
             }
         }
     }
+}
 
-    /// The first write error, if writing failed.
-    pub fn error(&self) -> Option<String> {
+impl RunSink for TraceWriter {
+    fn event(&self, e: &RunEvent<'_>) {
+        if let Some((name, fields)) = trace_line(&e.event) {
+            self.write_line(name, e, fields);
+        }
+    }
+
+    fn error(&self) -> Option<String> {
         self.error.lock().ok().and_then(|e| e.clone())
     }
 }
 
-impl CallObserver for TraceWriter {
-    fn on_call(&self, r: &CallRecord<'_>) {
-        if r.tag.kind == "root" {
-            return; // The driver writes root turns itself, with more context.
-        }
-        let prompt: String = r
-            .request
-            .messages
-            .last()
-            .map(|m| m.content.as_str())
-            .unwrap_or("")
-            .to_string();
-        let preview: String = prompt.chars().take(PREVIEW_CHARS).collect();
-        let (answer, error, input, output) = match r.result {
-            Ok(c) => (Some(c.text.as_str()), None, c.input_tokens, c.output_tokens),
-            Err(e) => (None, Some(e.to_string()), 0, 0),
-        };
-        self.event(
-            "sub_call",
-            r.tag.run.as_deref().unwrap_or("0"),
-            r.tag.depth,
+/// The trace line of an event, as its `event` name and its fields
+/// (`docs/trace.md`); `None` for events the trace does not record.
+fn trace_line(event: &Event<'_>) -> Option<(&'static str, Value)> {
+    Some(match event {
+        Event::RunStart(s) | Event::ChildStart(s) => ("run_start", run_start_fields(s)),
+        Event::RootRequest {
+            iteration,
+            messages,
+        } => (
+            "root_request",
+            json!({"iteration": iteration, "messages": messages}),
+        ),
+        Event::RootResponse {
+            iteration,
+            completion,
+            latency,
+        } => (
+            "root_response",
+            root_response_fields(*iteration, completion, *latency),
+        ),
+        Event::CellEnd {
+            cell,
+            number,
+            outcome,
+        } => ("cell", cell_fields(cell, *number, outcome)),
+        Event::SubCallEnd(r) => ("sub_call", sub_call_fields(r)),
+        Event::ChildEnd(c) => (
+            "child_end",
             json!({
-                "model": r.model.to_string(),
-                "cell": r.tag.cell,
-                "prompt_bytes": prompt.len(),
-                "prompt_preview": preview,
-                "prompt_hash": prompt_hash(&prompt),
-                "system": r.request.system,
-                "answer": answer,
-                "error": error,
-                "input_tokens": input,
-                "output_tokens": output,
-                "latency_s": r.latency.as_secs_f64(),
-                "retries": r.retries,
+                "answer": c.answer,
+                "status": c.status,
+                "iterations": c.iterations,
+                "wall_s": c.wall.as_secs_f64(),
+                "error": c.error,
             }),
-        );
-    }
+        ),
+        Event::RunEnd(r) => ("final", final_fields(r)),
+        _ => return None,
+    })
 }
 
-/// Routes sub-call records to the trace of the task they belong to, when
-/// many runs share one client (`rlm batch --trace-dir`).
+fn run_start_fields(s: &RunStart<'_>) -> Value {
+    let (config, view) = (s.config, s.context);
+    let documents = view.documents();
+    json!({
+        "parent": s.parent,
+        "query": s.query,
+        "config": {
+            "model": config.model.to_string(),
+            "sub_model": s.sub_model.to_string(),
+            "max_iterations": config.max_iterations,
+            "max_depth": config.max_depth,
+            "timeout_s": config.timeout.map(|t| t.as_secs_f64()),
+            "concurrency": s.concurrency,
+            "sub_context_tokens": config.sub_context_tokens,
+            "budgets": s.budgets,
+        },
+        "context": {
+            "bytes": view.len(),
+            "estimated_tokens": crate::stats::estimate_tokens(view.len()),
+            "lines": view.line_count(),
+            "documents": documents.len(),
+            "names": documents.iter().take(10).map(|d| d.name().to_string()).collect::<Vec<_>>(),
+        },
+        "system_prompt_bytes": s.system_prompt.len(),
+    })
+}
+
+fn root_response_fields(iteration: usize, c: &Completion, latency: Duration) -> Value {
+    json!({
+        "iteration": iteration,
+        "text": c.text,
+        "finish": c.finish,
+        "input_tokens": c.input_tokens,
+        "output_tokens": c.output_tokens,
+        "latency_s": latency.as_secs_f64(),
+    })
+}
+
+fn cell_fields(cell: &Cell<'_>, number: usize, outcome: &CellOutcome) -> Value {
+    json!({
+        "iteration": cell.iteration,
+        "index": cell.index,
+        "cell": number,
+        "code": cell.code,
+        "output": outcome.output,
+        "truncated": outcome.truncated,
+        "error": outcome.error,
+        "duration_s": outcome.duration.as_secs_f64(),
+        "submitted": outcome.submitted.as_ref().map(|a| &a.value),
+    })
+}
+
+/// A sub-call's `sub_call` line (all but `event`, `run`, `depth`, `t`).
+fn sub_call_fields(r: &CallRecord<'_>) -> Value {
+    let prompt: &str = r
+        .request
+        .messages
+        .last()
+        .map(|m| m.content.as_str())
+        .unwrap_or("");
+    let preview: String = prompt.chars().take(PREVIEW_CHARS).collect();
+    let (answer, error, input, output) = match r.result {
+        Ok(c) => (Some(c.text.as_str()), None, c.input_tokens, c.output_tokens),
+        Err(e) => (None, Some(e.to_string()), 0, 0),
+    };
+    json!({
+        "model": r.model.to_string(),
+        "cell": r.tag.cell,
+        "prompt_bytes": prompt.len(),
+        "prompt_preview": preview,
+        "prompt_hash": prompt_hash(prompt),
+        "system": r.request.system,
+        "answer": answer,
+        "error": error,
+        "input_tokens": input,
+        "output_tokens": output,
+        "latency_s": r.latency.as_secs_f64(),
+        "retries": r.retries,
+    })
+}
+
+fn final_fields(r: &RunResult) -> Value {
+    json!({
+        "answer": r.answer,
+        "answer_kind": r.answer_kind,
+        "status": r.status,
+        "iterations": r.iterations,
+        "usage": crate::llm::usage_json(&r.usage),
+        "cost_usd": r.cost(),
+        "wall_s": r.wall_s,
+        "error": r.error,
+    })
+}
+
+/// Routes sub-call records to the run they belong to, by the task they
+/// are tagged with, when many runs share one client (`rlm batch`): each
+/// task's [`Rlm`](crate::driver::Rlm) turns them into events for its own
+/// sinks ([`Rlm::call_events`](crate::driver::Rlm::call_events)).
 #[derive(Default)]
 pub struct TraceRouter {
-    writers: Mutex<HashMap<String, std::sync::Arc<TraceWriter>>>,
+    routes: Mutex<HashMap<String, Arc<dyn CallObserver>>>,
 }
 
 impl TraceRouter {
-    /// Sends calls tagged with `scope` to `writer`.
-    pub fn add(&self, scope: &str, writer: std::sync::Arc<TraceWriter>) {
-        if let Ok(mut w) = self.writers.lock() {
-            w.insert(scope.to_string(), writer);
+    /// Sends calls tagged with `scope` to `observer`.
+    pub fn add(&self, scope: &str, observer: Arc<dyn CallObserver>) {
+        if let Ok(mut w) = self.routes.lock() {
+            w.insert(scope.to_string(), observer);
         }
     }
 
     /// Stops routing `scope`.
     pub fn remove(&self, scope: &str) {
-        if let Ok(mut w) = self.writers.lock() {
+        if let Ok(mut w) = self.routes.lock() {
             w.remove(scope);
         }
+    }
+
+    fn route(&self, tag: &CallTag) -> Option<Arc<dyn CallObserver>> {
+        let task = crate::driver::task_of(tag.scope.as_deref()?);
+        self.routes.lock().ok()?.get(task).cloned()
     }
 }
 
 impl CallObserver for TraceRouter {
+    fn on_start(&self, model: &ModelSpec, request: &ChatRequest, tag: &CallTag) {
+        if let Some(o) = self.route(tag) {
+            o.on_start(model, request, tag);
+        }
+    }
+
     fn on_call(&self, record: &CallRecord<'_>) {
-        let Some(scope) = record.tag.scope.as_deref() else {
-            return;
-        };
-        let writer = self.writers.lock().ok().and_then(|w| w.get(scope).cloned());
-        if let Some(w) = writer {
-            w.on_call(record);
+        if let Some(o) = self.route(record.tag) {
+            o.on_call(record);
         }
     }
 }

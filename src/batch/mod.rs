@@ -454,9 +454,7 @@ impl BatchRunner {
             Ok(r) => r,
             Err(e) => return error_line(e.to_string()),
         };
-        if let Some(w) = rlm.trace_writer() {
-            self.router.add(&task.id, w.clone());
-        }
+        self.router.add(&task.id, rlm.call_events());
         let flag = rlm.interrupter();
         lock(&self.running).insert(task.id.clone(), flag.clone());
         if self.cancelled.load(Ordering::SeqCst) {

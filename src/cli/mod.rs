@@ -323,6 +323,10 @@ pub(crate) struct RunArgs {
     /// No progress display.
     #[arg(long)]
     quiet: bool,
+    /// Print every step on standard error as it happens: turns, cells,
+    /// sub-calls, child runs and the answer (replaces the progress display).
+    #[arg(long, short = 'v')]
+    verbose: bool,
     #[command(flatten)]
     load: LoadArgs,
     #[command(flatten)]

@@ -4,14 +4,15 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
 
 use rlm::driver::{Rlm, RunConfig, RunResult};
 use rlm::dsl::Limits;
-use rlm::llm::{cost_text, ModelSpec};
+use rlm::events::{Event, RunEvent, RunSink, VerbosePrinter};
+use rlm::llm::{cost_text, Ledger, ModelSpec};
 use rlm::preflight::Preflight;
 
 use super::{OutputFormat, RunArgs};
@@ -86,15 +87,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.trace {
         builder = builder.trace(path);
     }
+    // The verbose lines replace the bar, which would draw over them.
+    let show_progress = !args.quiet && !args.verbose && std::io::stderr().is_terminal();
+    let progress = show_progress.then(|| Arc::new(ProgressLine::new(args.max_iterations.max(1))));
+    if let Some(p) = &progress {
+        builder = builder.sink(p.clone());
+    }
+    if args.verbose {
+        builder = builder.sink(Arc::new(VerbosePrinter::new(std::io::stderr())));
+    }
     let rlm = builder.build()?;
 
     watch_signals(&runtime, &rlm);
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let progress = show_progress.then(|| spawn_progress(&rlm));
+    if let Some(p) = &progress {
+        p.show(rlm.client().ledger().clone());
+    }
     let result = rlm.run(&args.query, &ctx);
-    if let Some((bar, stop)) = progress {
-        stop.store(true, Ordering::SeqCst);
-        bar.finish_and_clear();
+    if let Some(p) = &progress {
+        p.bar.finish_and_clear();
     }
     if let Err(e) = report(&result, args.output, args.quiet) {
         // The answer is what the run was for: losing it is a failure, whatever the status.
@@ -138,34 +148,81 @@ pub async fn wait_for_signals(stop: Arc<std::sync::atomic::AtomicBool>) {
     }
 }
 
-fn spawn_progress(rlm: &Rlm) -> (indicatif::ProgressBar, Arc<std::sync::atomic::AtomicBool>) {
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (progress, client, max) = (
-        rlm.progress().clone(),
-        rlm.client().clone(),
-        rlm.config().max_iterations,
-    );
-    let (b, s) = (bar.clone(), stop.clone());
-    std::thread::spawn(move || {
-        while !s.load(Ordering::SeqCst) {
-            let t = client.ledger().totals();
-            b.set_message(format!(
-                "turn {}/{max} · cell {} · sub-calls {} done, {} in flight · {} children · {} tokens · {}",
-                progress.turn.load(Ordering::Relaxed),
-                progress.cell.load(Ordering::Relaxed),
-                t.calls + t.errors,
-                client.in_flight(),
-                progress.children.load(Ordering::Relaxed),
-                t.input_tokens + t.output_tokens,
-                cost_text(client.ledger().cost())
-            ));
-            b.tick();
-            std::thread::sleep(Duration::from_millis(120));
+/// The progress line of `rlm run` on a terminal: a sink that redraws it
+/// as events come (the spinner turns on its own between them).
+struct ProgressLine {
+    bar: indicatif::ProgressBar,
+    max_iterations: usize,
+    /// The run's ledger, for tokens and cost; set once the run is built.
+    ledger: OnceLock<Arc<Ledger>>,
+    counts: Mutex<Counts>,
+}
+
+/// What the line shows besides the ledger's totals.
+#[derive(Default)]
+struct Counts {
+    /// Root turn of the top run.
+    turn: usize,
+    /// Cell of the top run's current turn.
+    cell: usize,
+    /// Sub-calls started and not yet ended.
+    in_flight: usize,
+    /// Child runs started.
+    children: usize,
+}
+
+impl ProgressLine {
+    fn new(max_iterations: usize) -> ProgressLine {
+        let bar = indicatif::ProgressBar::hidden();
+        ProgressLine {
+            bar,
+            max_iterations,
+            ledger: OnceLock::new(),
+            counts: Mutex::new(Counts::default()),
         }
-    });
-    (bar, stop)
+    }
+
+    /// Starts drawing on standard error, with the run's ledger.
+    fn show(&self, ledger: Arc<Ledger>) {
+        let _ = self.ledger.set(ledger);
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.bar.enable_steady_tick(Duration::from_millis(120));
+    }
+}
+
+impl RunSink for ProgressLine {
+    fn event(&self, e: &RunEvent<'_>) {
+        let Ok(mut c) = self.counts.lock() else {
+            return;
+        };
+        match &e.event {
+            Event::RootRequest { iteration, .. } if e.depth == 0 => {
+                c.turn = *iteration;
+                c.cell = 0;
+            }
+            Event::CellStart(cell) if e.depth == 0 => c.cell = cell.index,
+            Event::SubCallStart { .. } => c.in_flight += 1,
+            Event::SubCallEnd(_) => c.in_flight = c.in_flight.saturating_sub(1),
+            Event::ChildStart(_) => c.children += 1,
+            _ => {}
+        }
+        let Some(ledger) = self.ledger.get() else {
+            return;
+        };
+        let t = ledger.totals();
+        self.bar.set_message(format!(
+            "turn {}/{} · cell {} · sub-calls {} done, {} in flight · {} children · {} tokens · {}",
+            c.turn,
+            self.max_iterations,
+            c.cell,
+            t.calls + t.errors,
+            c.in_flight,
+            c.children,
+            t.input_tokens + t.output_tokens,
+            cost_text(ledger.cost())
+        ));
+    }
 }
 
 /// Prints the answer (or the JSON result) on standard output, and on

@@ -22,12 +22,15 @@
 //! # Ok(()) }
 //! ```
 
+mod budget;
 mod fences;
 mod prompt;
+mod recursion;
 mod run;
+mod tree;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +38,8 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::dsl::Limits;
+use crate::events::{RunSink, Sinks};
+use crate::llm::CallObserver;
 use crate::llm::{
     Budgets, Ledger, LlmClient, LlmConfig, LlmError, ModelSpec, ModelUsage, PriceTable, Provider,
     UsageTotals,
@@ -46,7 +51,8 @@ pub use fences::{extract_blocks, Blocks};
 pub use prompt::{
     context_summary, render as render_prompt, PromptValues, QUICK_REFERENCE, SYSTEM_TEMPLATE,
 };
-pub use run::without_root_model;
+pub use recursion::without_root_model;
+pub(crate) use tree::task_of;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -237,17 +243,6 @@ impl Default for RunConfig {
     }
 }
 
-/// Live counters of a run, for progress displays.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Root turn of the top run.
-    pub turn: AtomicUsize,
-    /// Cell of the top run's current turn.
-    pub cell: AtomicUsize,
-    /// Child runs started.
-    pub children: AtomicUsize,
-}
-
 /// Errors building an [`Rlm`].
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -263,8 +258,16 @@ pub enum BuildError {
 }
 
 /// A configured runtime for recursive runs.
+///
+/// It holds only what its runs share (settings, client, runtime, sinks,
+/// the interrupt); each call of [`Rlm::complete`] or [`Rlm::run`] is a top
+/// run with its own clock, budget refusals and serial number
+/// ([`RunEvent::top`](crate::events::RunEvent::top)), so one `Rlm` can
+/// answer several queries at once.
 pub struct Rlm {
-    shared: Arc<run::RunShared>,
+    shared: Arc<tree::Shared>,
+    /// Turns sub-call records into events for the sinks.
+    calls: Arc<tree::CallEvents>,
     /// Owned when the builder was not given a runtime handle.
     _runtime: Option<tokio::runtime::Runtime>,
 }
@@ -277,6 +280,7 @@ pub struct RlmBuilder {
     prices: PriceTable,
     budgets: Budgets,
     trace: Option<std::path::PathBuf>,
+    sinks: Sinks,
     replay: Option<Arc<ReplayBook>>,
     handle: Option<tokio::runtime::Handle>,
     /// A client shared with other runs, and this run's scope on it.
@@ -293,21 +297,28 @@ impl Rlm {
 
     /// Answers `query` about `context`, on a blocking thread of the runtime.
     pub async fn complete(&self, query: &str, context: &Context) -> RunResult {
-        let shared = self.shared.clone();
+        let started = Instant::now();
+        let tree = run::begin_top(&self.shared, started);
         let (query, context) = (query.to_string(), context.clone());
-        let failed_wall = Instant::now();
-        match tokio::task::spawn_blocking(move || run::run_top(&shared, &query, &context)).await {
+        let top = tree.clone();
+        match tokio::task::spawn_blocking(move || run::run_top(&top, &query, &context, started))
+            .await
+        {
             Ok(r) => r,
-            Err(e) => {
-                run::failed_result(&self.shared, format!("the run panicked: {e}"), failed_wall)
-            }
+            Err(e) => run::failed_result(&tree, format!("the run panicked: {e}"), started),
         }
     }
 
     /// Answers `query` about `context`, blocking the calling thread. Must
     /// not be called from inside an async task; use [`Rlm::complete`] there.
     pub fn run(&self, query: &str, context: &Context) -> RunResult {
-        run::run_top(&self.shared, query, context)
+        let started = Instant::now();
+        run::run_top(
+            &run::begin_top(&self.shared, started),
+            query,
+            context,
+            started,
+        )
     }
 
     /// Asks the run to stop: running cells and calls are abandoned, the
@@ -321,11 +332,6 @@ impl Rlm {
         self.shared.cancelled.clone()
     }
 
-    /// Live counters, for progress displays.
-    pub fn progress(&self) -> &Arc<Progress> {
-        &self.shared.progress
-    }
-
     /// The client shared by every call of the run.
     pub fn client(&self) -> &LlmClient {
         &self.shared.client
@@ -336,9 +342,12 @@ impl Rlm {
         &self.shared.config
     }
 
-    /// The trace this run writes, if any.
-    pub fn trace_writer(&self) -> Option<&Arc<TraceWriter>> {
-        self.shared.trace.as_ref()
+    /// The observer that turns this `Rlm`'s sub-calls into events for its
+    /// sinks. It is registered on the client the builder makes; with a
+    /// [`shared_client`](RlmBuilder::shared_client), route the shared
+    /// client's calls to it with a [`TraceRouter`](crate::trace::TraceRouter).
+    pub fn call_events(&self) -> Arc<dyn CallObserver> {
+        self.calls.clone()
     }
 }
 
@@ -395,9 +404,17 @@ impl RlmBuilder {
         self
     }
 
-    /// Writes a JSONL trace of the run to `path`.
+    /// Writes a JSONL trace of the run to `path`: adds a
+    /// [`TraceWriter`] sink, created (truncated) by [`RlmBuilder::build`].
     pub fn trace(mut self, path: impl AsRef<Path>) -> Self {
         self.trace = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Sends the events of every run to `sink`, after the sinks added
+    /// before it (the trace of [`RlmBuilder::trace`] comes first).
+    pub fn sink(mut self, sink: Arc<dyn RunSink>) -> Self {
+        self.sinks.push(sink);
         self
     }
 
@@ -425,9 +442,9 @@ impl RlmBuilder {
 
     /// Uses `client` (shared with other runs: its connections, concurrency
     /// limit and observers) instead of building one; `scope` tags this run's
-    /// calls. The trace, if any, is not registered on the shared client:
-    /// route sub-calls to it with a [`TraceRouter`](crate::trace::TraceRouter)
-    /// and [`Rlm::trace_writer`].
+    /// calls. Nothing is registered on the shared client: route its
+    /// sub-calls to this run's sinks with a
+    /// [`TraceRouter`](crate::trace::TraceRouter) and [`Rlm::call_events`].
     pub fn shared_client(mut self, client: LlmClient, scope: &str) -> Self {
         self.shared_client = Some((client, scope.to_string()));
         self
@@ -474,20 +491,21 @@ impl RlmBuilder {
         if self.replay.is_some() && self.config.sub_model.is_none() {
             self.config.sub_model = Some(self.config.model.clone());
         }
-        let trace = match &self.trace {
-            Some(path) => {
-                let writer = TraceWriter::create(path).map_err(|cause| BuildError::Trace {
-                    path: path.display().to_string(),
-                    cause,
-                })?;
-                let writer = Arc::new(writer);
-                if scope.is_none() {
-                    client.observe(writer.clone());
-                }
-                Some(writer)
-            }
-            None => None,
-        };
+        let mut sinks = Sinks::default();
+        if let Some(path) = &self.trace {
+            let writer = TraceWriter::create(path).map_err(|cause| BuildError::Trace {
+                path: path.display().to_string(),
+                cause,
+            })?;
+            sinks.push(Arc::new(writer));
+        }
+        sinks.extend(self.sinks);
+        let calls = Arc::new(tree::CallEvents {
+            sinks: sinks.clone(),
+        });
+        if scope.is_none() {
+            client.observe(calls.clone());
+        }
         let (handle, owned) = match self
             .handle
             .take()
@@ -504,18 +522,18 @@ impl RlmBuilder {
             }
         };
         Ok(Rlm {
-            shared: Arc::new(run::RunShared {
+            shared: Arc::new(tree::Shared {
                 config: self.config,
                 client,
                 handle,
-                trace,
+                sinks,
                 cancelled: Arc::new(AtomicBool::new(false)),
-                progress: Arc::new(Progress::default()),
-                deadline: std::sync::Mutex::new(None),
                 scope,
-                refusals_before: std::sync::atomic::AtomicU64::new(0),
+                started: AtomicU64::new(0),
+                active: AtomicUsize::new(0),
                 functions: self.functions,
             }),
+            calls,
             _runtime: owned,
         })
     }

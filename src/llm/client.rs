@@ -202,6 +202,10 @@ pub struct CallRecord<'a> {
 /// Receives a record of every call (for traces and progress displays).
 pub trait CallObserver: Send + Sync {
     fn on_call(&self, record: &CallRecord<'_>);
+
+    /// A call is about to be admitted and sent; [`CallObserver::on_call`]
+    /// follows when it ends (for live displays of calls in flight).
+    fn on_start(&self, _model: &ModelSpec, _request: &ChatRequest, _tag: &CallTag) {}
 }
 
 struct Inner {
@@ -369,6 +373,11 @@ impl LlmClient {
         request: &ChatRequest,
         options: &CallOptions,
     ) -> Result<Completion, LlmError> {
+        if let Ok(observers) = self.inner.observers.read() {
+            for o in observers.iter() {
+                o.on_start(model, request, &options.tag);
+            }
+        }
         let started = Instant::now();
         let mut call = Counted::default();
         let result = self
