@@ -60,9 +60,8 @@ impl Request {
         json["messages"]
             .as_array()
             .and_then(|m| m.last())
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or("")
-            .to_string()
+            .and_then(|m| content_text(&m["content"]))
+            .unwrap_or_default()
     }
 
     /// The first user message's text (a root turn's task), in either protocol.
@@ -70,23 +69,36 @@ impl Request {
         self.json()["messages"]
             .as_array()
             .and_then(|m| m.iter().find(|m| m["role"] == "user"))
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or("")
-            .to_string()
+            .and_then(|m| content_text(&m["content"]))
+            .unwrap_or_default()
     }
 
     /// The system prompt, in either protocol.
     pub fn system(&self) -> Option<String> {
         let json = self.json();
-        if let Some(s) = json["system"].as_str() {
-            return Some(s.to_string());
+        if let Some(s) = content_text(&json["system"]) {
+            return Some(s);
         }
         json["messages"]
             .as_array()?
             .iter()
             .find(|m| m["role"] == "system")
-            .and_then(|m| m["content"].as_str())
-            .map(str::to_string)
+            .and_then(|m| content_text(&m["content"]))
+    }
+
+    /// How many `cache_control` breakpoints the body carries, anywhere.
+    pub fn cache_breakpoints(&self) -> usize {
+        fn count(v: &Value) -> usize {
+            match v {
+                Value::Object(fields) => fields
+                    .iter()
+                    .map(|(k, v)| usize::from(k == "cache_control") + count(v))
+                    .sum(),
+                Value::Array(items) => items.iter().map(count).sum(),
+                _ => 0,
+            }
+        }
+        count(&self.json())
     }
 
     /// Whether this is a turn of a root model (its system prompt is rlm's
@@ -101,6 +113,22 @@ impl Request {
         self.json()["messages"]
             .as_array()
             .map_or(0, |m| m.iter().filter(|m| m["role"] != "system").count())
+    }
+}
+
+/// A message's content as text: a string, or the text of its blocks
+/// (Anthropic's form when a block carries `cache_control`).
+fn content_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(blocks) => Some(
+            blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .collect::<Vec<_>>()
+                .join(""),
+        ),
+        _ => None,
     }
 }
 
@@ -165,6 +193,45 @@ impl Reply {
             "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}
+        }))
+    }
+
+    /// An OpenAI chat completion of `prompt_tokens`, `cached_tokens` of
+    /// them read from the prompt cache (OpenAI counts them in both).
+    pub fn openai_cached(
+        text: &str,
+        prompt_tokens: u64,
+        cached_tokens: u64,
+        output_tokens: u64,
+    ) -> Reply {
+        Reply::json(serde_json::json!({
+            "id": "chatcmpl-mock",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": output_tokens,
+                "total_tokens": prompt_tokens + output_tokens,
+                "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0}
+            }
+        }))
+    }
+
+    /// An Anthropic message whose usage reports cache writes and reads
+    /// beside `input_tokens`, which (as Anthropic counts) leaves them out.
+    pub fn anthropic_cached(text: &str, usage: CacheUsage, output_tokens: u64) -> Reply {
+        Reply::json(serde_json::json!({
+            "id": "msg_mock",
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "usage": {
+                "input_tokens": usage.uncached,
+                "cache_creation_input_tokens": usage.written,
+                "cache_read_input_tokens": usage.read,
+                "output_tokens": output_tokens
+            }
         }))
     }
 
@@ -460,4 +527,227 @@ fn reason(status: u16) -> &'static str {
         529 => "Overloaded",
         _ => "Status",
     }
+}
+
+/// A prompt's tokens as a provider's cache would bill them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// Tokens neither read from nor written to the cache.
+    pub uncached: u64,
+    /// Tokens read from the cache.
+    pub read: u64,
+    /// Tokens written to the cache (Anthropic only).
+    pub written: u64,
+}
+
+impl CacheUsage {
+    /// Every prompt token.
+    pub fn total(&self) -> u64 {
+        self.uncached + self.read + self.written
+    }
+}
+
+/// A provider's prompt cache, simulated the way each provider documents
+/// it, so a loopback server can report cache tokens as the real one would.
+///
+/// A prompt is its blocks in order: the system prompt, then each message
+/// (its role and text). A block counts a token per 4 bytes, rounded up,
+/// plus [`PromptCache::TEMPLATE`]; a prefix is cacheable from
+/// [`PromptCache::MIN_TOKENS`]. It never expires (a test is far shorter
+/// than the providers' 5 minutes).
+///
+/// * [`PromptCache::anthropic`]: only prefixes ending at a block with
+///   `cache_control` are cached. The prefix up to the last breakpoint is
+///   read from the cache as far as an earlier request wrote it and written
+///   for the rest; later blocks are uncached. Every breakpoint's prefix is
+///   then in the cache.
+/// * [`PromptCache::openai`]: every prompt is cached. The longest prefix
+///   an earlier prompt shared is read, in whole blocks of 128 tokens, once
+///   it reaches 1024.
+#[derive(Debug, Default)]
+pub struct PromptCache {
+    /// Prefixes in the cache, as their blocks.
+    entries: Mutex<Vec<Vec<String>>>,
+}
+
+impl PromptCache {
+    /// The shortest prefix either provider caches, in tokens.
+    pub const MIN_TOKENS: u64 = 1024;
+    /// Tokens a chat template adds to each block.
+    pub const TEMPLATE: u64 = 4;
+
+    /// An empty cache.
+    pub fn new() -> PromptCache {
+        PromptCache::default()
+    }
+
+    /// The tokens of one block.
+    pub fn tokens(block: &str) -> u64 {
+        (block.len() as u64).div_ceil(4) + Self::TEMPLATE
+    }
+
+    /// The request's blocks, each with whether it carries a breakpoint.
+    fn blocks(request: &Request) -> Vec<(String, bool)> {
+        let json = request.json();
+        let marked = |v: &Value| {
+            v.as_array()
+                .is_some_and(|b| b.iter().any(|b| b.get("cache_control").is_some()))
+        };
+        let mut blocks = Vec::new();
+        if let Some(system) = content_text(&json["system"]) {
+            blocks.push((format!("system: {system}"), marked(&json["system"])));
+        }
+        for m in json["messages"].as_array().into_iter().flatten() {
+            let role = m["role"].as_str().unwrap_or("");
+            let text = content_text(&m["content"]).unwrap_or_default();
+            blocks.push((format!("{role}: {text}"), marked(&m["content"])));
+        }
+        blocks
+    }
+
+    fn sum(blocks: &[String]) -> u64 {
+        blocks.iter().map(|b| Self::tokens(b)).sum()
+    }
+
+    /// The longest cached prefix of `blocks`, in blocks.
+    fn longest(entries: &[Vec<String>], blocks: &[String]) -> usize {
+        entries
+            .iter()
+            .map(|e| e.iter().zip(blocks).take_while(|(a, b)| a == b).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// What Anthropic would bill `request`'s prompt as, and caches its
+    /// breakpoints' prefixes.
+    pub fn anthropic(&self, request: &Request) -> CacheUsage {
+        let blocks = Self::blocks(request);
+        let texts: Vec<String> = blocks.iter().map(|(t, _)| t.clone()).collect();
+        let total = Self::sum(&texts);
+        let Some(last) = blocks.iter().rposition(|(_, marked)| *marked) else {
+            return CacheUsage {
+                uncached: total,
+                ..CacheUsage::default()
+            };
+        };
+        let prefix = &texts[..=last];
+        let prefix_tokens = Self::sum(prefix);
+        if prefix_tokens < Self::MIN_TOKENS {
+            return CacheUsage {
+                uncached: total,
+                ..CacheUsage::default()
+            };
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // Entries end where breakpoints were, so a match is whole entries.
+        let hit = entries
+            .iter()
+            .filter(|e| prefix.starts_with(e))
+            .map(|e| e.len())
+            .max()
+            .unwrap_or(0);
+        let read = Self::sum(&texts[..hit]);
+        for (i, (_, marked)) in blocks.iter().enumerate().take(last + 1) {
+            let entry = texts[..=i].to_vec();
+            if *marked && Self::sum(&entry) >= Self::MIN_TOKENS && !entries.contains(&entry) {
+                entries.push(entry);
+            }
+        }
+        CacheUsage {
+            uncached: total - prefix_tokens,
+            read,
+            written: prefix_tokens - read,
+        }
+    }
+
+    /// What OpenAI would bill `request`'s prompt as, and caches it.
+    pub fn openai(&self, request: &Request) -> CacheUsage {
+        let texts: Vec<String> = Self::blocks(request).into_iter().map(|(t, _)| t).collect();
+        let total = Self::sum(&texts);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let shared = Self::sum(&texts[..Self::longest(&entries, &texts)]);
+        let read = if shared >= Self::MIN_TOKENS {
+            shared / 128 * 128
+        } else {
+            0
+        };
+        entries.push(texts);
+        CacheUsage {
+            uncached: total - read,
+            read,
+            written: 0,
+        }
+    }
+}
+
+/// Which provider's way of caching prompts a [`prompt_cache_server`] plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachingProvider {
+    /// Anthropic: breakpoints, cache writes and reads ([`PromptCache::anthropic`]).
+    Anthropic,
+    /// OpenAI: every prefix, reads only ([`PromptCache::openai`]).
+    OpenAi,
+}
+
+/// Output tokens each turn of a [`prompt_cache_server`] reports.
+pub const SCRIPTED_OUTPUT_TOKENS: u64 = 150;
+
+/// The reply of turn `turn` (1-based) of a scripted root of `turns` turns:
+/// some prose and a cell that prints a line, every turn the same length,
+/// and on the last turn a cell that submits.
+pub fn scripted_root_reply(turn: usize, turns: usize) -> String {
+    if turn >= turns {
+        return format!("All steps are done.\n```rhai\nsubmit(\"done after {turns} turns\");\n```");
+    }
+    let reasoning =
+        format!("Step {turn:02}: I look at the next part of the context before deciding. ")
+            .repeat(8);
+    format!(
+        "{reasoning}\n```rhai\nlet n = context.len();\nprint(`step {turn:02} of {turns}: the context has ${{n}} bytes; {}`);\n```",
+        "noted ".repeat(40)
+    )
+}
+
+/// A loopback root model that plays `turns` turns of
+/// [`scripted_root_reply`] and reports each prompt's tokens as `provider`
+/// bills them when `caching` (or, when not, every token uncached, as a
+/// provider without a prompt cache would), in that provider's usage shape.
+/// Returns the server and what it reported, request by request.
+pub fn prompt_cache_server(
+    provider: CachingProvider,
+    caching: bool,
+    turns: usize,
+) -> (MockServer, Arc<Mutex<Vec<CacheUsage>>>) {
+    let reported: Arc<Mutex<Vec<CacheUsage>>> = Arc::default();
+    let log = reported.clone();
+    let cache = PromptCache::new();
+    let server = MockServer::start(move |req| {
+        let usage = match (caching, provider) {
+            (true, CachingProvider::Anthropic) => cache.anthropic(req),
+            (true, CachingProvider::OpenAi) => cache.openai(req),
+            (false, _) => CacheUsage {
+                uncached: PromptCache::sum(
+                    &PromptCache::blocks(req)
+                        .into_iter()
+                        .map(|(t, _)| t)
+                        .collect::<Vec<_>>(),
+                ),
+                ..CacheUsage::default()
+            },
+        };
+        if let Ok(mut log) = log.lock() {
+            log.push(usage);
+        }
+        let turn = req.message_count().div_ceil(2);
+        let text = scripted_root_reply(turn, turns);
+        match provider {
+            CachingProvider::Anthropic => {
+                Reply::anthropic_cached(&text, usage, SCRIPTED_OUTPUT_TOKENS)
+            }
+            CachingProvider::OpenAi => {
+                Reply::openai_cached(&text, usage.total(), usage.read, SCRIPTED_OUTPUT_TOKENS)
+            }
+        }
+    });
+    (server, reported)
 }

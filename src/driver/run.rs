@@ -355,6 +355,7 @@ impl<'a> Loop<'a> {
             messages: self.messages.clone(),
             max_tokens: self.tree.config().root_max_tokens,
             temperature: None,
+            cache_prefix: true,
         }
     }
 

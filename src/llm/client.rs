@@ -387,11 +387,8 @@ impl LlmClient {
         let name = call.recorded_as.as_deref().unwrap_or(model.name.as_str());
         let retries = call.retries;
         match (&result, call.reservation.take()) {
-            (Ok(c), Some(r)) => r.settle(name, c.input_tokens, c.output_tokens, retries),
-            (Ok(c), None) => {
-                self.ledger
-                    .record_success(name, c.input_tokens, c.output_tokens, retries)
-            }
+            (Ok(c), Some(r)) => r.settle_tokens(name, c.tokens(), retries),
+            (Ok(c), None) => self.ledger.record_tokens(name, c.tokens(), retries),
             // Calls refused before sending cost nothing and are not errors of the model.
             (
                 Err(
@@ -523,6 +520,7 @@ impl LlmClient {
                 finish: FinishReason::Stop,
                 input_tokens: turn.input_tokens,
                 output_tokens: turn.output_tokens,
+                ..Completion::default()
             });
         }
         let prompt = request.messages.last().map_or("", |m| m.content.as_str());
@@ -536,6 +534,7 @@ impl LlmClient {
                 finish: FinishReason::Stop,
                 input_tokens: recorded.input_tokens,
                 output_tokens: recorded.output_tokens,
+                ..Completion::default()
             }),
             Err(e) => Err(LlmError::Replay(format!("recorded error: {e}"))),
         }

@@ -5,15 +5,20 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::prices::PriceTable;
+use super::prices::{PriceTable, Tokens};
 
 /// Usage of one model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ModelUsage {
     /// Calls that returned an answer.
     pub calls: u64,
+    /// Every prompt token, the cached ones included.
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Of `input_tokens`, those read from the provider's prompt cache.
+    pub cached_input_tokens: u64,
+    /// Of `input_tokens`, those written to the provider's prompt cache.
+    pub cache_write_tokens: u64,
     /// Calls that failed after all retries.
     pub errors: u64,
     /// Retries made (a call retried twice counts 2).
@@ -76,6 +81,8 @@ pub struct UsageTotals {
     pub calls: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_write_tokens: u64,
     pub errors: u64,
     pub retries: u64,
     pub cost_usd: f64,
@@ -159,12 +166,17 @@ impl Reservation {
     }
 
     /// Records the call's actual usage (as reported, even above what was
-    /// reserved) and returns the reservation.
-    pub fn settle(mut self, model: &str, input_tokens: u64, output_tokens: u64, retries: u64) {
+    /// reserved), all its input at the input price, and returns the reservation.
+    pub fn settle(self, model: &str, input_tokens: u64, output_tokens: u64, retries: u64) {
+        self.settle_tokens(model, plain(input_tokens, output_tokens), retries);
+    }
+
+    /// Records the call's actual usage (as reported, even above what was
+    /// reserved), each kind of token at its price, and returns the reservation.
+    pub fn settle_tokens(mut self, model: &str, tokens: Tokens, retries: u64) {
         self.release(Settled::Success {
             model,
-            input_tokens,
-            output_tokens,
+            tokens,
             retries,
         });
     }
@@ -215,8 +227,7 @@ impl Drop for Reservation {
 enum Settled<'a> {
     Success {
         model: &'a str,
-        input_tokens: u64,
-        output_tokens: u64,
+        tokens: Tokens,
         retries: u64,
     },
     Failure {
@@ -438,7 +449,8 @@ impl Ledger {
         let mut costs = Vec::with_capacity(levels.len());
         for (level, s) in levels.iter().zip(states.iter_mut()) {
             let cost = match (demand.free, level.prices.lookup(demand.model)) {
-                (false, Some(p)) => p.cost(demand.input_tokens, granted),
+                // The whole prompt may be a cache write, dearer than input.
+                (false, Some(p)) => p.worst_cost(demand.input_tokens, granted),
                 _ => 0.0,
             };
             costs.push(cost);
@@ -494,7 +506,10 @@ impl Ledger {
                     max,
                 });
             };
-            let (per_in, per_out) = (p.input_per_million / 1e6, p.output_per_million / 1e6);
+            let (per_in, per_out) = (
+                p.worst_input_per_million() / 1e6,
+                p.output_per_million / 1e6,
+            );
             limits.push((max, done.cost_usd, s.reserved_cost, per_in, per_out));
         }
         let mut wait = false;
@@ -579,7 +594,7 @@ impl Ledger {
                 match level.prices.lookup(model) {
                     Some(p) => limit(
                         max - done.cost_usd - s.reserved_cost,
-                        p.input_per_million / 1e6,
+                        p.worst_input_per_million() / 1e6,
                         p.output_per_million / 1e6,
                     ),
                     None => room = Some(0),
@@ -628,12 +643,16 @@ impl Ledger {
         Ok(())
     }
 
-    /// Records a completed call.
+    /// Records a completed call, all its input at the input price.
     pub fn record_success(&self, model: &str, input_tokens: u64, output_tokens: u64, retries: u64) {
+        self.record_tokens(model, plain(input_tokens, output_tokens), retries);
+    }
+
+    /// Records a completed call, each kind of token at its price.
+    pub fn record_tokens(&self, model: &str, tokens: Tokens, retries: u64) {
         let outcome = Settled::Success {
             model,
-            input_tokens,
-            output_tokens,
+            tokens,
             retries,
         };
         for level in self.levels() {
@@ -654,18 +673,19 @@ impl Ledger {
         match *outcome {
             Settled::Success {
                 model,
-                input_tokens,
-                output_tokens,
+                tokens,
                 retries,
             } => {
                 let price = self.prices.lookup(model);
                 let u = s.models.entry(model.to_string()).or_default();
                 u.calls += 1;
-                u.input_tokens += input_tokens;
-                u.output_tokens += output_tokens;
+                u.input_tokens += tokens.input;
+                u.output_tokens += tokens.output;
+                u.cached_input_tokens += tokens.cached_input;
+                u.cache_write_tokens += tokens.cache_write;
                 u.retries += retries;
                 u.priced = price.is_some();
-                u.cost_usd += price.map_or(0.0, |p| p.cost(input_tokens, output_tokens));
+                u.cost_usd += price.map_or(0.0, |p| p.charge(&tokens));
             }
             Settled::Failure { model, retries } => {
                 let priced = self.prices.lookup(model).is_some();
@@ -698,9 +718,10 @@ impl Ledger {
         let by = self.by_model();
         let t = totals(&by);
         let mut out = format!(
-            "usage: {} calls, {} input + {} output tokens, {}, {} errors, {} retries",
+            "usage: {} calls, {} input{} + {} output tokens, {}, {} errors, {} retries",
             t.calls,
             t.input_tokens,
+            cache_text(t.cached_input_tokens, t.cache_write_tokens),
             t.output_tokens,
             cost_text(known_cost(&by)),
             t.errors,
@@ -708,9 +729,10 @@ impl Ledger {
         );
         for (name, u) in by {
             out.push_str(&format!(
-                "\n  {name}: {} calls, {} in / {} out tokens, {}{}",
+                "\n  {name}: {} calls, {} in{} / {} out tokens, {}{}",
                 u.calls,
                 u.input_tokens,
+                cache_text(u.cached_input_tokens, u.cache_write_tokens),
                 u.output_tokens,
                 cost_text(u.cost()),
                 if u.errors > 0 {
@@ -722,6 +744,28 @@ impl Ledger {
         }
         out
     }
+}
+
+/// A call's tokens with no cache reads or writes.
+fn plain(input: u64, output: u64) -> Tokens {
+    Tokens {
+        input,
+        output,
+        ..Tokens::default()
+    }
+}
+
+/// `, N cached` (and `, N written to the cache`) for a summary line, or
+/// nothing when the provider cached nothing.
+fn cache_text(cached: u64, written: u64) -> String {
+    let mut text = String::new();
+    if cached > 0 {
+        text.push_str(&format!(", {cached} cached"));
+    }
+    if written > 0 {
+        text.push_str(&format!(", {written} written to the cache"));
+    }
+    text
 }
 
 /// The output tokens that fit in `left` after a prompt of `input` tokens,
@@ -748,6 +792,8 @@ fn totals(models: &BTreeMap<String, ModelUsage>) -> UsageTotals {
         t.calls += u.calls;
         t.input_tokens += u.input_tokens;
         t.output_tokens += u.output_tokens;
+        t.cached_input_tokens += u.cached_input_tokens;
+        t.cache_write_tokens += u.cache_write_tokens;
         t.errors += u.errors;
         t.retries += u.retries;
         t.cost_usd += u.cost_usd;

@@ -30,7 +30,7 @@ pub use ledger::{
 };
 pub use limiter::Limiter;
 pub use model::{ModelSpec, Provider};
-pub use prices::{Price, PriceTable};
+pub use prices::{Price, PriceTable, Tokens};
 pub use retry::{RetryPolicy, MAX_RETRY_AFTER};
 pub use secret::{ApiKey, Scrubber};
 pub use wire::{ChatRequest, Completion, FinishReason, Message};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::model::Provider;
+use super::prices::Tokens;
 
 /// A chat message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,10 @@ pub struct ChatRequest {
     pub messages: Vec<Message>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
+    /// The conversation will be sent again with more turns after it (a
+    /// root turn): ask the provider to cache its prefix ([`request_body`]).
+    /// It changes the bill, never the answer.
+    pub cache_prefix: bool,
 }
 
 impl ChatRequest {
@@ -89,13 +94,46 @@ pub enum FinishReason {
     Other(String),
 }
 
+impl Default for FinishReason {
+    /// Nothing said.
+    fn default() -> Self {
+        FinishReason::Other(String::new())
+    }
+}
+
 /// A model's answer and what it cost.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The token counts are the same whichever provider answered: the
+/// parser normalises them here, once. `input_tokens` is every prompt
+/// token, cached or not (OpenAI's `prompt_tokens` already is; Anthropic's
+/// `input_tokens` leaves out its cache reads and writes, which are added
+/// in), and the two cache counts are parts of it.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Completion {
     pub text: String,
     pub finish: FinishReason,
+    /// Every prompt token, including the cached and cache-written ones.
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Of `input_tokens`, those read from the provider's prompt cache
+    /// (OpenAI's `prompt_tokens_details.cached_tokens`, Anthropic's
+    /// `cache_read_input_tokens`).
+    pub cached_input_tokens: u64,
+    /// Of `input_tokens`, those written to the provider's prompt cache
+    /// (Anthropic's `cache_creation_input_tokens`; OpenAI reports none).
+    pub cache_write_tokens: u64,
+}
+
+impl Completion {
+    /// The call's tokens by how they are billed, for the ledger.
+    pub fn tokens(&self) -> Tokens {
+        Tokens {
+            input: self.input_tokens,
+            cached_input: self.cached_input_tokens,
+            cache_write: self.cache_write_tokens,
+            output: self.output_tokens,
+        }
+    }
 }
 
 /// How a response body failed to parse.
@@ -108,6 +146,13 @@ pub enum ParseFailure {
 }
 
 /// The JSON body for `request` to `model` over `provider`.
+///
+/// Prompt caching: OpenAI caches every prompt prefix of 1024 tokens or
+/// more by itself, so its body asks for nothing (and a strict
+/// OpenAI-compatible server, which refuses unknown fields, is sent none).
+/// Anthropic caches only up to the blocks marked with `cache_control`, so
+/// a request with [`ChatRequest::cache_prefix`] gets breakpoints
+/// ([`anthropic_messages`]).
 ///
 /// `openai_completion_tokens` selects `max_completion_tokens` (required by
 /// OpenAI's reasoning models) over `max_tokens` (what local servers accept).
@@ -145,10 +190,14 @@ pub fn request_body(
             let mut body = serde_json::json!({
                 "model": model,
                 "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-                "messages": request.messages,
+                "messages": anthropic_messages(request),
             });
             if let Some(system) = &request.system {
-                body["system"] = system.as_str().into();
+                body["system"] = if request.cache_prefix {
+                    serde_json::json!([cached_text(system)])
+                } else {
+                    system.as_str().into()
+                };
             }
             if let Some(t) = request.temperature {
                 body["temperature"] = t.into();
@@ -156,6 +205,49 @@ pub fn request_body(
             body
         }
     }
+}
+
+/// The most `cache_control` breakpoints Anthropic accepts in one request.
+pub const MAX_CACHE_BREAKPOINTS: usize = 4;
+
+/// A text block that ends a cached prefix: Anthropic caches the prompt up
+/// to and including it, for 5 minutes from its last use.
+fn cached_text(text: &str) -> Value {
+    serde_json::json!({"type": "text", "text": text, "cache_control": {"type": "ephemeral"}})
+}
+
+/// Anthropic's `messages`, with cache breakpoints when the request asks.
+///
+/// A root turn resends the whole conversation plus one reply and one
+/// output, so its breakpoints are the system prompt (the same for every
+/// turn, and for every run of a batch) and the last message (the prefix
+/// the next turn resends), plus the previous turn's last message, where
+/// this turn's prefix was cached: Anthropic looks back only 20 blocks from
+/// a breakpoint for an earlier cache entry, and the explicit one finds it
+/// however long the lookback. Three breakpoints, within
+/// [`MAX_CACHE_BREAKPOINTS`]; one on a prefix already cached is a read, not
+/// a second write.
+///
+/// Sub-calls (`llm_query`, `llm_batch`) are single-shot and get none.
+/// Their prompts are each a different slice of the context, so a write
+/// (1.25 times the input price) would rarely be read again; and below 1024
+/// tokens (2048 for Haiku) Anthropic ignores a breakpoint anyway.
+fn anthropic_messages(request: &ChatRequest) -> Vec<Value> {
+    let n = request.messages.len();
+    let breakpoint = |i: usize| request.cache_prefix && (i + 1 == n || i + 3 == n);
+    request
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let content = if breakpoint(i) {
+                serde_json::json!([cached_text(&m.content)])
+            } else {
+                m.content.as_str().into()
+            };
+            serde_json::json!({"role": m.role, "content": content})
+        })
+        .collect()
 }
 
 /// Parses a successful (2xx) response body.
@@ -188,8 +280,14 @@ fn parse_openai(value: &Value) -> Result<Completion, ParseFailure> {
     Ok(Completion {
         text,
         finish,
+        // OpenAI's prompt_tokens already include the cached ones.
         input_tokens: count(usage, "prompt_tokens"),
         output_tokens: count(usage, "completion_tokens"),
+        cached_input_tokens: count(
+            usage.and_then(|u| u.get("prompt_tokens_details")),
+            "cached_tokens",
+        ),
+        cache_write_tokens: 0,
     })
 }
 
@@ -211,13 +309,21 @@ fn parse_anthropic(value: &Value) -> Result<Completion, ParseFailure> {
         None => FinishReason::Other(String::new()),
     };
     let usage = value.get("usage");
+    // Anthropic's input_tokens are only those after the last cache
+    // breakpoint: the cache reads and writes come beside them.
+    let (read, written) = (
+        count(usage, "cache_read_input_tokens"),
+        count(usage, "cache_creation_input_tokens"),
+    );
     Ok(Completion {
         text,
         finish,
         input_tokens: count(usage, "input_tokens")
-            + count(usage, "cache_read_input_tokens")
-            + count(usage, "cache_creation_input_tokens"),
+            .saturating_add(read)
+            .saturating_add(written),
         output_tokens: count(usage, "output_tokens"),
+        cached_input_tokens: read,
+        cache_write_tokens: written,
     })
 }
 
@@ -355,6 +461,132 @@ mod tests {
         };
         // 6 + 3 bytes; system, user and the reply's header.
         assert_eq!(req.max_input_tokens(), 9 + 3 * TEMPLATE_TOKENS);
+    }
+
+    /// The `cache_control` markers anywhere in a body.
+    fn breakpoints(v: &Value) -> usize {
+        match v {
+            Value::Object(f) => f
+                .iter()
+                .map(|(k, v)| usize::from(k == "cache_control") + breakpoints(v))
+                .sum(),
+            Value::Array(a) => a.iter().map(breakpoints).sum(),
+            _ => 0,
+        }
+    }
+
+    fn conversation(turns: usize) -> ChatRequest {
+        let mut messages = vec![Message::user("the task")];
+        for i in 0..turns {
+            messages.push(Message::assistant(format!("code {i}")));
+            messages.push(Message::user(format!("output {i}")));
+        }
+        ChatRequest {
+            system: Some("the root prompt".into()),
+            messages,
+            cache_prefix: true,
+            ..ChatRequest::default()
+        }
+    }
+
+    #[test]
+    fn an_anthropic_root_turn_marks_the_system_the_last_message_and_the_previous_turns() {
+        let first = request_body(
+            Provider::Anthropic,
+            "claude-sonnet-4-5",
+            &conversation(0),
+            false,
+        );
+        assert_eq!(first["system"][0]["text"], "the root prompt");
+        assert_eq!(first["system"][0]["cache_control"]["type"], "ephemeral");
+        assert_eq!(first["messages"][0]["content"][0]["text"], "the task");
+        assert_eq!(breakpoints(&first), 2);
+        for turns in 1..30 {
+            let body = request_body(
+                Provider::Anthropic,
+                "claude-sonnet-4-5",
+                &conversation(turns),
+                false,
+            );
+            let messages = body["messages"].as_array().unwrap();
+            let marked: Vec<usize> = (0..messages.len())
+                .filter(|&i| breakpoints(&messages[i]) > 0)
+                .collect();
+            let n = messages.len();
+            // The last message, and the previous turn's last message.
+            assert_eq!(marked, vec![n - 3, n - 1], "{turns} turns");
+            assert!(breakpoints(&body) <= MAX_CACHE_BREAKPOINTS);
+            // Unmarked messages keep the plain string form.
+            assert!(messages[n - 2]["content"].is_string());
+        }
+    }
+
+    #[test]
+    fn sub_calls_and_openai_bodies_carry_no_cache_control() {
+        let sub = ChatRequest {
+            system: Some("be brief".into()),
+            ..ChatRequest::prompt("a slice of the context")
+        };
+        let a = request_body(Provider::Anthropic, "claude-sonnet-4-5", &sub, false);
+        assert_eq!(breakpoints(&a), 0);
+        assert_eq!(a["system"], "be brief");
+        assert_eq!(a["messages"][0]["content"], "a slice of the context");
+        let o = request_body(Provider::OpenAi, "gpt-5", &conversation(3), true);
+        assert_eq!(breakpoints(&o), 0);
+        assert!(o["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["content"].is_string()));
+    }
+
+    #[test]
+    fn openai_cached_tokens_are_part_of_the_prompt_tokens() {
+        let body = br#"{"choices":[{"message":{"content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":2048,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0}}}"#;
+        let c = parse_response(Provider::OpenAi, body).unwrap();
+        assert_eq!(
+            (
+                c.input_tokens,
+                c.cached_input_tokens,
+                c.cache_write_tokens,
+                c.output_tokens
+            ),
+            (2048, 1920, 0, 10)
+        );
+        assert_eq!(c.tokens().uncached_input(), 128);
+        // Servers without caching send no details, or null ones.
+        for usage in [
+            r#"{"prompt_tokens":5,"completion_tokens":1}"#,
+            r#"{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":null}"#,
+            r#"{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{}}"#,
+        ] {
+            let body =
+                format!(r#"{{"choices":[{{"message":{{"content":"x"}}}}],"usage":{usage}}}"#);
+            let c = parse_response(Provider::OpenAi, body.as_bytes()).unwrap();
+            assert_eq!((c.input_tokens, c.cached_input_tokens), (5, 0), "{usage}");
+        }
+    }
+
+    #[test]
+    fn anthropic_cache_reads_and_writes_are_added_to_its_input_tokens() {
+        let body = br#"{"content":[{"type":"text","text":"x"}],"stop_reason":"end_turn","usage":{"input_tokens":50,"cache_creation_input_tokens":300,"cache_read_input_tokens":2000,"output_tokens":7}}"#;
+        let c = parse_response(Provider::Anthropic, body).unwrap();
+        assert_eq!(
+            (
+                c.input_tokens,
+                c.cached_input_tokens,
+                c.cache_write_tokens,
+                c.output_tokens
+            ),
+            (2350, 2000, 300, 7)
+        );
+        assert_eq!(c.tokens().uncached_input(), 50);
+        let bare = br#"{"content":[],"usage":{"input_tokens":9,"output_tokens":1,"cache_read_input_tokens":null}}"#;
+        let c = parse_response(Provider::Anthropic, bare).unwrap();
+        assert_eq!(
+            (c.input_tokens, c.cached_input_tokens, c.cache_write_tokens),
+            (9, 0, 0)
+        );
     }
 
     #[test]
