@@ -176,6 +176,8 @@ fn root_response_fields(iteration: usize, c: &Completion, latency: Duration) -> 
         "finish": c.finish,
         "input_tokens": c.input_tokens,
         "output_tokens": c.output_tokens,
+        "cached_input_tokens": c.cached_input_tokens,
+        "cache_write_tokens": c.cache_write_tokens,
         "latency_s": latency.as_secs_f64(),
     })
 }
@@ -218,6 +220,8 @@ fn sub_call_fields(r: &CallRecord<'_>) -> Value {
         "error": error,
         "input_tokens": input,
         "output_tokens": output,
+        "cached_input_tokens": r.result.as_ref().map_or(0, |c| c.cached_input_tokens),
+        "cache_write_tokens": r.result.as_ref().map_or(0, |c| c.cache_write_tokens),
         "latency_s": r.latency.as_secs_f64(),
         "retries": r.retries,
     })
