@@ -460,8 +460,9 @@ enum Flow {
 enum Decided {
     /// The next match, or none before the unit's end.
     Match(Option<(usize, usize)>),
-    /// The merge must decide.
-    Open,
+    /// The merge must decide, from this position (hay-relative): no match
+    /// starts between the scan's position and it.
+    Open(usize),
 }
 
 /// How far past its unit a match tried at a possible crossing start may
@@ -492,13 +493,15 @@ impl Part<'_> {
         let from = reach.starts.partition_point(|&s| s < x);
         let candidates = reach.starts[from..].iter().take_while(|&&s| s <= lim);
         for (tried, &s) in candidates.enumerate() {
+            // The candidates before `s` have no match, and a match starting
+            // elsewhere before it would have been found capped.
             if tried == CANDIDATES_MAX || !c.settles_before(cache, self.hay, s, cap) {
-                return Decided::Open;
+                return Decided::Open(s);
             }
             if let Some(m) = c.anchored(mc, self.hay, s, cap) {
                 if !(m.0 == m.1 && Some(m.0) == skip_empty_at) {
                     if m.1 == self.hay.len() && !self.last_piece {
-                        return Decided::Open;
+                        return Decided::Open(s);
                     }
                     return Decided::Match(Some(m));
                 }
@@ -506,8 +509,10 @@ impl Part<'_> {
         }
         // Where the piece ends at the cut, the capped match's look-ahead
         // there is not known.
-        if self.into_next && capped.is_some_and(|(_, e)| e == self.b) {
-            return Decided::Open;
+        if let Some((start, end)) = capped.filter(|_| self.into_next) {
+            if end == self.b {
+                return Decided::Open(start);
+            }
         }
         Decided::Match(capped)
     }
@@ -591,24 +596,24 @@ impl Part<'_> {
                     Some(r) => {
                         self.at_candidates(c, mc, &mut cache_fwd, r, x, lim, capped, skip_empty_at)
                     }
-                    None if self.into_next => Decided::Open,
+                    None if self.into_next => Decided::Open(x),
                     None => match capped {
                         // A match exists, so the uncapped search stops near it.
                         Some(_) => match c.find(mc, self.hay, x, self.hay.len(), skip_empty_at) {
                             Some((s, e)) if e < self.hay.len() || self.last_piece => {
                                 Decided::Match(Some((s, e)))
                             }
-                            _ => Decided::Open,
+                            _ => Decided::Open(x),
                         },
-                        None => Decided::Open,
+                        None => Decided::Open(x),
                     },
                 }
             };
             let (s, e) = match decided {
                 Decided::Match(Some(m)) => m,
                 Decided::Match(None) => break,
-                Decided::Open => {
-                    out.open = Some(self.base + x);
+                Decided::Open(at) => {
+                    out.open = Some(self.base + at);
                     break;
                 }
             };

@@ -6,12 +6,14 @@
 //! results concatenated in order. Because a unit always starts at a line
 //! start, a match that stays within a line is found exactly once, by
 //! exactly one unit, with the same look-around context as a sequential
-//! scan. Patterns that can match a newline (or need the whole text, like
-//! `\A`) are searched over the whole view as one contiguous haystack
-//! instead (see [`pattern`]): exact too, including matches that run across
-//! a document boundary, but on one thread, and a view spanning several
-//! documents is copied once for it. Needles with a newline walk the
-//! segments with a small window at each boundary instead (`literal`).
+//! scan. Patterns that can match a newline are searched in the same units
+//! by `crossing`, which stitches matches that run across a cut or a
+//! document boundary so that the results are exactly a sequential scan's.
+//! Patterns that need the whole text (`\A`, `\z`) are searched over the
+//! whole view as one contiguous haystack instead (see [`pattern`]), on one
+//! thread, a view spanning several documents copied once for it. Needles
+//! with a newline walk the segments with a small window at each boundary
+//! instead (`literal`).
 //!
 //! Between units the driver polls the view's [`Interrupt`](crate::Interrupt).
 

@@ -84,8 +84,9 @@ impl Text {
     /// Up to `limit` leftmost-first, non-overlapping regex matches, in order,
     /// with line numbers and capture groups.
     ///
-    /// Cost: O(n) over the text, parallel unless the pattern can match a
-    /// newline; plus a line-number lookup per match.
+    /// Cost: O(n) over the text, parallel, also for a pattern that can
+    /// match a newline (exact: such a match may run across lines and
+    /// documents); plus a line-number lookup per match.
     ///
     /// ```
     /// let t = rlm::Text::from("id=7\nid=42\n");
@@ -208,8 +209,9 @@ impl Text {
     /// Lines matching `pattern`, grep-style: one hit per line, with optional
     /// context lines.
     ///
-    /// Cost: O(n) over the text, parallel unless the pattern can match a
-    /// newline; stops early at `max`.
+    /// A match that spans lines is reported on the line it starts on, and
+    /// the scan goes on after the match or after that line, whichever is
+    /// later. Cost: O(n) over the text, parallel; stops early at `max`.
     ///
     /// ```
     /// let t = rlm::Text::from("a\nERROR disk\nb\nerror net\n");
