@@ -132,6 +132,8 @@ pub struct BatchSummary {
     pub failures: BTreeMap<String, usize>,
     pub cost_usd: f64,
     pub input_tokens: u64,
+    /// Of `input_tokens`, those read from the providers' prompt caches.
+    pub cached_input_tokens: u64,
     pub output_tokens: u64,
     pub wall_s: f64,
     /// Whether the batch stopped before it finished: interrupted, or
@@ -318,6 +320,7 @@ impl BatchRunner {
         let totals = self.client.ledger().totals();
         summary.cost_usd = totals.cost_usd;
         summary.input_tokens = totals.input_tokens;
+        summary.cached_input_tokens = totals.cached_input_tokens;
         summary.output_tokens = totals.output_tokens;
         summary.interrupted = self.cancelled.load(Ordering::SeqCst);
         summary.wall_s = started.elapsed().as_secs_f64();

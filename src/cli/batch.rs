@@ -399,8 +399,12 @@ fn print_summary(s: &BatchSummary, cost: Option<f64>, bad_lines: usize, out: &Re
     if bad_lines > 0 {
         scope.push_str(&format!(", {bad_lines} bad lines not run"));
     }
+    let cached = match s.cached_input_tokens {
+        0 => String::new(),
+        n => format!(" ({n} input tokens read from the prompt cache)"),
+    };
     super::eprint_text(&format!(
-        "rlm batch: {scope}; ran {} now ({} submitted), {} already ended; {:.1}s, {} tokens, {}{stopped}",
+        "rlm batch: {scope}; ran {} now ({} submitted), {} already ended; {:.1}s, {} tokens{cached}, {}{stopped}",
         s.ran,
         s.submitted,
         s.already_done,

@@ -262,8 +262,12 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
             }
             _ => "",
         };
+        let cached = match result.totals.cached_input_tokens {
+            0 => String::new(),
+            n => format!(" ({n} input tokens read from the prompt cache)"),
+        };
         eprintln!(
-            "rlm: {}{kind} after {} turns in {:.1}s; {} calls, {} tokens, {}",
+            "rlm: {}{kind} after {} turns in {:.1}s; {} calls, {} tokens{cached}, {}",
             serde_json::to_value(result.status)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
