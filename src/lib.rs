@@ -32,6 +32,65 @@
 //! # Ok::<(), rlm::Error>(())
 //! ```
 //!
+//! ## The run-events seam
+//!
+//! A run tells the outside world what it does through one trait, as
+//! `grep-searcher` hands matches to a `Sink`: the driver emits typed
+//! [`events::Event`]s (run start and end, each root request and response,
+//! each cell's start and end, each sub-call's start and end, child runs,
+//! budget stops, the answer), each in an [`events::RunEvent`] naming its
+//! run, to every [`events::RunSink`] given to
+//! [`driver::RlmBuilder::sink`]. The driver never opens a file or writes to
+//! a terminal: the JSONL trace ([`trace::TraceWriter`], which
+//! [`driver::RlmBuilder::trace`] adds), the progress line of `rlm run` and
+//! its `--verbose` printer ([`events::VerbosePrinter`]) are sinks, and a
+//! live viewer or a metrics counter is one more. Events borrow from the
+//! run, so a sink copies only what it keeps. Here a sink counts cells and
+//! collects sub-call latencies while a loopback server plays the models:
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//! use rlm::events::{Event, RunEvent, RunSink};
+//! use rlm::testing::{MockServer, Reply};
+//!
+//! #[derive(Default)]
+//! struct Stats {
+//!     cells: Mutex<usize>,
+//!     latencies: Mutex<Vec<Duration>>,
+//! }
+//!
+//! impl RunSink for Stats {
+//!     fn event(&self, e: &RunEvent<'_>) {
+//!         match &e.event {
+//!             Event::CellEnd { .. } => *self.cells.lock().unwrap() += 1,
+//!             Event::SubCallEnd(call) => self.latencies.lock().unwrap().push(call.latency),
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//!
+//! // The root asks the sub-model once and submits its answer.
+//! let server = MockServer::start(|req| match req.is_root_turn() {
+//!     true => Reply::openai_text("```rhai\nsubmit(llm_query(\"2 + 2?\"));\n```", 100, 10),
+//!     false => Reply::openai_text("4", 10, 1),
+//! });
+//! let stats = Arc::new(Stats::default());
+//! let rlm = rlm::driver::Rlm::builder()
+//!     .model("gpt-5")
+//!     .llm_config(rlm::llm::LlmConfig {
+//!         openai_base_url: server.openai_url(),
+//!         ..Default::default()
+//!     })
+//!     .sink(stats.clone())
+//!     .build()?;
+//! let result = rlm.run("What is 2 + 2?", &rlm::Context::from_string("t", "2 + 2"));
+//! assert_eq!(result.answer_text.as_deref(), Some("4"));
+//! assert_eq!(*stats.cells.lock().unwrap(), 1);
+//! assert_eq!(stats.latencies.lock().unwrap().len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Host functions
 //!
 //! A program that embeds `rlm` can give scripts its own functions, as

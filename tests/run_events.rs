@@ -386,3 +386,108 @@ fn two_concurrent_runs_on_one_rlm_each_get_their_own_result_turns_and_trace_line
         assert_eq!(seen.last().unwrap(), &format!("run_end Submitted {turns}"));
     }
 }
+
+/// A key the child process has in its environment, which must never be printed.
+const FAKE_KEY: &str = "sk-test-verbose-0123456789abcdef";
+
+/// `rlm run` against `server`, with a trace at `trace`, and `extra` flags.
+fn rlm_run(server: &MockServer, dir: &Path, trace: &Path, extra: &[&str]) -> (i32, String, String) {
+    let ctx = dir.join("notes.txt");
+    std::fs::write(&ctx, "the word is PLOVER\n").unwrap();
+    common::output(
+        common::rlm(dir)
+            .args(["run", "--max-retries", "0", "--query", "Find the word."])
+            .args(common::loopback_models(server))
+            .arg("--context")
+            .arg(&ctx)
+            .arg("--trace")
+            .arg(trace)
+            .args(extra)
+            .env("OPENAI_API_KEY", FAKE_KEY),
+    )
+}
+
+#[test]
+fn rlm_run_verbose_prints_each_step_on_stderr_and_leaves_the_trace_as_it_was() {
+    // Turn 1 asks a sub-model that answers with a terminal escape, and one
+    // that fails quoting the key, as providers echo bad keys; turn 2
+    // starts a child; turn 3 submits.
+    let script: Script = Arc::new(|question, turn| {
+        if question.contains("Question: Which word?") {
+            return common::code(r#"submit("PLOVER");"#);
+        }
+        match turn {
+            1 => common::code(r#"print(llm_query("how long?")); print(llm_query("echo-auth"));"#),
+            2 => common::code(r#"print(rlm_query("Which word?", context));"#),
+            _ => common::code(r#"submit("the word is PLOVER");"#),
+        }
+    });
+    let server = MockServer::start(move |req| {
+        if req.is_root_turn() {
+            let turn = req.message_count().div_ceil(2);
+            return Reply::openai_text(&script(&question_of(req), turn), 1000, 100);
+        }
+        match req.prompt().as_str() {
+            "echo-auth" => Reply::error(401, &format!("Incorrect API key provided: {FAKE_KEY}")),
+            _ => Reply::openai_text("red \x1b[31mtext", 200, 5),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (quiet_trace, verbose_trace) = (dir.path().join("quiet.jsonl"), dir.path().join("v.jsonl"));
+    let (code, _, quiet_err) = rlm_run(&server, dir.path(), &quiet_trace, &["--quiet"]);
+    assert_eq!(code, 0, "{quiet_err}");
+    let (code, stdout, stderr) = rlm_run(&server, dir.path(), &verbose_trace, &["-v"]);
+
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "the word is PLOVER\n");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let find = |needle: &str| -> usize {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{stderr}"))
+    };
+    let order = [
+        "[0] run start: gpt-5 (sub-calls: gpt-5-mini), 19 bytes of context in 1 document(s); query: \"Find the word.\"",
+        "[0] turn 1: root request with 1 new message(s)",
+        "[0] turn 1: root reply, 1000 in / 100 out tokens",
+        "[0] turn 1 cell 1/1: print(llm_query(\"how long?\")); print(llm_query(\"echo-auth\"));",
+        "[0] sub-call to gpt-5-mini from cell 1: \"how long?\"",
+        "[0] sub-call to gpt-5-mini done, 200 in / 5 out tokens",
+        "[0] sub-call to gpt-5-mini failed after",
+        "[0] turn 1 cell 1/1 done in",
+        "[0] turn 2: root request with 2 new message(s)",
+        "  [0.1] child run of 0 on 19 bytes; query: \"Which word?\"",
+        "  [0.1] turn 1: root request",
+        "  [0.1] answer (submitted): PLOVER",
+        "  [0.1] child run ended: submitted after 1 turn(s)",
+        "[0] turn 3 cell 1/1 done in",
+        "[0] answer (submitted): the word is PLOVER",
+        "[0] run end: submitted after 3 turn(s)",
+    ];
+    let at: Vec<usize> = order.iter().map(|n| find(n)).collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "out of order ({at:?}):\n{stderr}"
+    );
+    // A child's lines are indented; the top run's are not.
+    assert!(lines[find("[0.1] turn 1: root reply")].starts_with("  [0.1]"));
+    // The sub-model's escape is shown escaped, and nothing raw reaches the terminal.
+    assert!(stderr.contains(r#"red \x1b[31mtext"#), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    assert!(
+        !stderr.contains(FAKE_KEY) && !stderr.contains("0123456789abcdef"),
+        "{stderr}"
+    );
+
+    // The trace says the same with or without -v.
+    let sorted = |path: &Path| {
+        let mut v: Vec<String> = timeless(path).iter().map(Value::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&quiet_trace), sorted(&verbose_trace));
+    // Top run: start, 3 turns of request and reply, 3 cells, 2 sub-calls,
+    // final; the child: start, 1 turn, 1 cell, its end.
+    assert_eq!(timeless(&verbose_trace).len(), 18);
+}
