@@ -2,9 +2,14 @@
 //!
 //! Precedence is the usual one: a flag beats an environment variable,
 //! which beats the config file, which beats the built-in default. API keys
-//! come only from the environment (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`),
+//! come only from the environment (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`,
+//! `AZURE_OPENAI_API_KEY`, or the variable a model's `api_key_env` names),
 //! never from flags (which other users can see in the process list) or
-//! from the config file (which gets committed).
+//! from the config file (which gets committed). A key goes only to the
+//! endpoint it belongs to: its provider's public host, or the base URL set
+//! beside it (`OPENAI_BASE_URL` beside `OPENAI_API_KEY`, a model's
+//! `base_url` beside its `api_key_env`); see
+//! [`LlmConfig::endpoint`](crate::llm::LlmConfig::endpoint).
 //!
 //! ```toml
 //! # rlm.toml
@@ -26,6 +31,10 @@
 //! [prices."my-finetune"]
 //! input_per_million = 0.5
 //! output_per_million = 1.5
+//!
+//! [models."qwen2.5-coder:32b"]           # sub-calls on a local server
+//! base_url = "http://localhost:11434/v1"
+//! price = { input_per_million = 0.0, output_per_million = 0.0 }
 //! ```
 //!
 //! Every value is checked against its range ([`seconds`], [`budget_usd`],
@@ -43,7 +52,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::llm::{ApiKey, Budgets, LlmConfig, Price, PriceTable, ANTHROPIC_URL, OPENAI_URL};
+use crate::llm::{
+    ApiKey, Budgets, CacheConfig, CacheMode, LlmConfig, ModelEndpoint, ModelSpec, Price,
+    PriceTable, Provider, ANTHROPIC_URL, OPENAI_URL,
+};
 
 /// Settings given on the command line; `None` defers to the environment and file.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +64,11 @@ pub struct Overrides {
     pub sub_model: Option<String>,
     pub base_url: Option<String>,
     pub anthropic_base_url: Option<String>,
+    /// The endpoint of the sub-model, when it is not its provider's.
+    pub sub_base_url: Option<String>,
+    /// The response cache's directory.
+    pub cache: Option<PathBuf>,
+    pub cache_mode: Option<CacheMode>,
     pub concurrency: Option<usize>,
     pub requests_per_minute: Option<u32>,
     pub request_timeout_s: Option<f64>,
@@ -73,6 +90,9 @@ struct FileSettings {
     sub_model: Option<String>,
     base_url: Option<String>,
     anthropic_base_url: Option<String>,
+    sub_base_url: Option<String>,
+    cache: Option<PathBuf>,
+    cache_mode: Option<CacheMode>,
     concurrency: Option<usize>,
     requests_per_minute: Option<u32>,
     request_timeout_s: Option<f64>,
@@ -83,6 +103,24 @@ struct FileSettings {
     budgets: FileBudgets,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
+    #[serde(default)]
+    models: BTreeMap<String, FileModel>,
+}
+
+/// A `[models."NAME"]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileModel {
+    provider: Option<String>,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    price: Option<Price>,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    reasoning_effort: Option<String>,
+    api_version: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +161,13 @@ pub enum ConfigError {
         name: &'static str,
         value: String,
         expected: String,
+    },
+    #[error("invalid {key} under [models.{model}] in rlm.toml: {message}")]
+    Model {
+        /// The table's name, as a TOML key.
+        model: String,
+        key: String,
+        message: String,
     },
 }
 
@@ -253,21 +298,42 @@ impl Settings {
             .or(file.sub_model)
             .or_else(|| model.clone());
 
+        // A key belongs to the base URL set beside it in the environment,
+        // and to no URL a flag or the file names (crate::llm::endpoint).
+        let paired =
+            |key: &Option<ApiKey>, url: &Option<String>| url.clone().filter(|_| key.is_some());
+        let (openai_env_url, openai_api_key) = (
+            env("OPENAI_BASE_URL"),
+            env("OPENAI_API_KEY").and_then(ApiKey::new),
+        );
+        let (anthropic_env_url, anthropic_api_key) = (
+            env("ANTHROPIC_BASE_URL"),
+            env("ANTHROPIC_API_KEY").and_then(ApiKey::new),
+        );
+        let (azure_env_url, azure_api_key) = (
+            env("AZURE_OPENAI_ENDPOINT"),
+            env("AZURE_OPENAI_API_KEY").and_then(ApiKey::new),
+        );
         let mut llm = LlmConfig {
+            openai_key_base_url: paired(&openai_api_key, &openai_env_url),
             openai_base_url: flags
                 .base_url
                 .clone()
-                .or_else(|| env("OPENAI_BASE_URL"))
+                .or(openai_env_url)
                 .or(file.base_url)
                 .unwrap_or_else(|| OPENAI_URL.into()),
-            openai_api_key: env("OPENAI_API_KEY").and_then(ApiKey::new),
+            openai_api_key,
+            anthropic_key_base_url: paired(&anthropic_api_key, &anthropic_env_url),
             anthropic_base_url: flags
                 .anthropic_base_url
                 .clone()
-                .or_else(|| env("ANTHROPIC_BASE_URL"))
+                .or(anthropic_env_url)
                 .or(file.anthropic_base_url)
                 .unwrap_or_else(|| ANTHROPIC_URL.into()),
-            anthropic_api_key: env("ANTHROPIC_API_KEY").and_then(ApiKey::new),
+            anthropic_api_key,
+            azure_key_base_url: paired(&azure_api_key, &azure_env_url),
+            azure_base_url: azure_env_url,
+            azure_api_key,
             ..LlmConfig::default()
         };
         if let Some(c) = flags.concurrency.or(file.concurrency) {
@@ -286,8 +352,11 @@ impl Settings {
         if let Some(r) = flags.max_retries.or(file.max_retries) {
             llm.retry.max_retries = r;
         }
-        for url in [&llm.openai_base_url, &llm.anthropic_base_url] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+        for url in [&llm.openai_base_url, &llm.anthropic_base_url]
+            .into_iter()
+            .chain(&llm.azure_base_url)
+        {
+            if !is_http_url(url) {
                 return Err(ConfigError::Value {
                     name: "base_url",
                     value: url.clone(),
@@ -295,6 +364,66 @@ impl Settings {
                 });
             }
         }
+        let mut prices = PriceTable::default();
+        for (name, price) in file.prices {
+            prices.set(name, price);
+        }
+        for (name, table) in file.models {
+            let (key, endpoint, price) = model_table(&name, table, &env)?;
+            if let Some(price) = price {
+                prices.set(ModelSpec::parse(&key).name, price);
+            }
+            llm.models.insert(key, endpoint);
+        }
+        if let Some(url) = flags.sub_base_url.clone().or(file.sub_base_url) {
+            if !is_http_url(&url) {
+                return Err(ConfigError::Value {
+                    name: "sub_base_url",
+                    value: url,
+                    expected: "an http:// or https:// URL".into(),
+                });
+            }
+            let name = |m: &String| ModelSpec::parse(m).to_string();
+            let sub = match (&sub_model, &model) {
+                (Some(sub), root) if root.as_ref().map(name) != Some(name(sub)) => sub,
+                _ => {
+                    return Err(ConfigError::Value {
+                        name: "sub_base_url",
+                        value: url,
+                        expected: "an endpoint for the sub-model, which needs a name of its own: one model name has one endpoint, so set --sub-model (sub_model) to a model other than the root's, or give each model its base_url under [models.\"NAME\"]".into(),
+                    })
+                }
+            };
+            // Only the endpoint moves: a key paired with the table's own
+            // base_url stays paired with that.
+            let key = ModelSpec::parse(sub).to_string();
+            llm.models.entry(key).or_default().base_url = Some(url);
+        }
+        let cache_mode = flags.cache_mode.or(file.cache_mode);
+        let cache_dir = flags.cache.clone().or_else(|| {
+            // A relative directory in a file is relative to the file.
+            file.cache
+                .map(|dir| match flags.config.as_deref().and_then(Path::parent) {
+                    Some(base) if dir.is_relative() => base.join(dir),
+                    _ => dir,
+                })
+        });
+        llm.cache = match (cache_dir, cache_mode) {
+            (_, Some(CacheMode::Off)) => None,
+            (Some(dir), mode) => Some(CacheConfig {
+                dir,
+                mode: mode.unwrap_or_default(),
+            }),
+            (None, Some(mode)) => {
+                return Err(ConfigError::Value {
+                    name: "cache_mode",
+                    value: format!("{mode:?}").to_lowercase(),
+                    expected: "a response cache directory too: --cache DIR, or cache in rlm.toml"
+                        .into(),
+                })
+            }
+            (None, None) => None,
+        };
 
         let budgets = Budgets {
             max_calls: flags
@@ -311,10 +440,6 @@ impl Settings {
                 .map(|c| checked("max_cost_usd", c, budget_usd))
                 .transpose()?,
         };
-        let mut prices = PriceTable::default();
-        for (name, price) in file.prices {
-            prices.set(name, price);
-        }
         Ok(Settings {
             model,
             sub_model,
@@ -327,6 +452,121 @@ impl Settings {
                 .unwrap_or(DEFAULT_SUB_CONTEXT_TOKENS),
         })
     }
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// A `[models."NAME"]` table, checked: the key the client looks it up by
+/// (the name as [`ModelSpec`] writes it), the endpoint, and its price.
+fn model_table(
+    name: &str,
+    t: FileModel,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(String, ModelEndpoint, Option<Price>), ConfigError> {
+    let shown = crate::llm::toml_key(name);
+    let bad = |key: &str, message: String| ConfigError::Model {
+        model: shown.clone(),
+        key: key.to_string(),
+        message,
+    };
+    let spec = ModelSpec::parse(name);
+    if spec.name.trim().is_empty() || name.trim().starts_with("replay:") {
+        return Err(bad(
+            "name",
+            "a model name, bare or with openai:, anthropic: or azure:".into(),
+        ));
+    }
+    let prefixed = spec.to_string() != spec.name || name.trim().starts_with("openai:");
+    let provider = match t.provider.as_deref() {
+        None if prefixed => Some(spec.provider),
+        None => None,
+        Some(p) => {
+            let provider = Provider::from_name(p).ok_or_else(|| {
+                bad(
+                    "provider",
+                    format!("{p:?} is not one of \"openai\", \"anthropic\", \"azure\""),
+                )
+            })?;
+            if prefixed && provider != spec.provider {
+                return Err(bad(
+                    "provider",
+                    format!(
+                        "{p:?} contradicts the name's prefix `{}:`",
+                        spec.provider.name()
+                    ),
+                ));
+            }
+            Some(provider)
+        }
+    };
+    if let Some(url) = &t.base_url {
+        if !is_http_url(url) {
+            return Err(bad(
+                "base_url",
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
+        }
+    }
+    let api_key_env = t.api_key_env.map(|v| v.trim().to_string());
+    if api_key_env.as_deref().is_some_and(str::is_empty) {
+        return Err(bad(
+            "api_key_env",
+            "the name of an environment variable".into(),
+        ));
+    }
+    let api_key = api_key_env.as_deref().and_then(env).and_then(ApiKey::new);
+    let mut headers = Vec::new();
+    for (k, v) in t.headers {
+        let valid = reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_ok()
+            && reqwest::header::HeaderValue::from_str(&v).is_ok();
+        if !valid {
+            return Err(bad(
+                "headers",
+                format!("{k:?} is not a valid HTTP header name and value"),
+            ));
+        }
+        headers.push((k, v));
+    }
+    if t.max_tokens == Some(0) {
+        return Err(bad("max_tokens", "must be 1 or more".into()));
+    }
+    if let Some(temp) = t.temperature {
+        if !(temp.is_finite() && (0.0..=2.0).contains(&temp)) {
+            return Err(bad(
+                "temperature",
+                format!("{temp:?} is not a number from 0 to 2"),
+            ));
+        }
+    }
+    for (key, value) in [
+        ("reasoning_effort", &t.reasoning_effort),
+        ("api_version", &t.api_version),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(bad(key, "must not be empty".into()));
+        }
+    }
+    if t.api_version.is_some() && provider.unwrap_or(spec.provider) != Provider::Azure {
+        return Err(bad(
+            "api_version",
+            "only an Azure OpenAI model (provider = \"azure\") has an api-version".into(),
+        ));
+    }
+    let endpoint = ModelEndpoint {
+        provider,
+        key_base_url: t.base_url.clone().filter(|_| api_key_env.is_some()),
+        base_url: t.base_url,
+        api_key_env,
+        api_key,
+        headers,
+        max_tokens: t.max_tokens,
+        temperature: t.temperature,
+        reasoning_effort: t.reasoning_effort,
+        api_version: t.api_version,
+    };
+    Ok((spec.to_string(), endpoint, t.price))
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<FileSettings, ConfigError> {

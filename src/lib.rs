@@ -32,6 +32,52 @@
 //! # Ok::<(), rlm::Error>(())
 //! ```
 //!
+//! ## The model seam
+//!
+//! Every model call of a run goes through one [`llm::LlmClient`], which
+//! routes each model name to an [`llm::Model`]: one attempt of one
+//! completion call, a [`llm::ModelCall`] (the request's messages and
+//! options, and its [`llm::CallTag`], so a root turn is told from a
+//! sub-call) in, a [`llm::Completion`] out. OpenAI-compatible servers,
+//! Anthropic and Azure OpenAI are models over HTTP, at the endpoint
+//! [`llm::LlmConfig::endpoint`] resolves (which also decides which key may
+//! go there); a recorded trace is one too ([`llm::Replay`]); a response
+//! cache ([`llm::ResponseCache::wrap`]) and [`llm::Recording`] wrap any
+//! model. Around each call the client keeps what the whole run shares:
+//! the ledger and its budgets, the concurrency limit and pace, retries and
+//! observers. A program routes a name to its own stack with
+//! [`llm::LlmClient::with_model`]; here a model in-house drives the real
+//! loop:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rlm::llm::{BoxFuture, Completion, Failure, Ledger, LlmClient, LlmConfig};
+//! use rlm::llm::{Model, ModelCall, PriceTable, Response};
+//!
+//! /// Root turns submit the context's length; sub-calls answer "42".
+//! struct InHouse;
+//!
+//! impl Model for InHouse {
+//!     fn complete<'a>(&'a self, call: ModelCall<'a>) -> BoxFuture<'a, Result<Response, Failure>> {
+//!         let text = match call.tag.kind {
+//!             "root" => "```rhai\nsubmit(context.len());\n```",
+//!             _ => "42",
+//!         };
+//!         Box::pin(async move { Ok(Completion { text: text.into(), ..Completion::default() }.into()) })
+//!     }
+//! }
+//!
+//! let ledger = Arc::new(Ledger::new(PriceTable::default(), Default::default()));
+//! let client = LlmClient::new(LlmConfig::default(), ledger)?.with_model("in-house", Arc::new(InHouse));
+//! let rlm = rlm::driver::Rlm::builder()
+//!     .model("in-house")
+//!     .shared_client(client, "doc")
+//!     .build()?;
+//! let result = rlm.run("How long is it?", &rlm::Context::from_string("t", "hello"));
+//! assert_eq!(result.answer, Some(serde_json::json!(5)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## The run-events seam
 //!
 //! A run tells the outside world what it does through one trait, as

@@ -25,10 +25,13 @@
 //!
 //! Decisions:
 //!
-//! * **Keys** are refused by the client's own rule,
+//! * **Keys and endpoints** are refused by the client's own rule,
 //!   [`LlmConfig::endpoint`](crate::llm::LlmConfig::endpoint): only the
-//!   public endpoints need one, so a loopback or local server runs keyless
-//!   here exactly as its calls would.
+//!   public endpoints need a key, so a loopback or local server runs
+//!   keyless here exactly as its calls would; a model whose `api_key_env`
+//!   is not set, and an Azure model with no endpoint or no key that
+//!   belongs to it, are refused. Which key goes where is that rule's too:
+//!   a key is never sent to a base URL it was not paired with.
 //! * **Unknown providers.** [`ModelSpec::parse`] sends any name without a
 //!   known prefix verbatim to the OpenAI-compatible endpoint, because
 //!   local servers put colons in names (Ollama's `qwen2.5-coder:32b`,
@@ -59,15 +62,19 @@ use crate::config::Settings;
 use crate::llm::{LlmError, ModelSpec, Provider, OPENAI_URL};
 
 /// The provider prefixes [`ModelSpec::parse`] and `rlm run` understand.
-const KNOWN_PREFIXES: &[&str] = &["openai", "anthropic", "replay"];
+const KNOWN_PREFIXES: &[&str] = &["openai", "anthropic", "azure", "replay"];
 
 /// What stops a command before it starts. Messages name the model, task
 /// or path, and the fix; they never contain a key.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// A provider's public endpoint, and no key for it.
+    /// A provider's public endpoint, and no key for it; or a model's own
+    /// key (`api_key_env`) not set.
     #[error("{0}")]
     NoApiKey(LlmError),
+    /// A model with nowhere to go (an Azure model with no endpoint).
+    #[error("{0}")]
+    NoEndpoint(LlmError),
     #[error("model `{model}`{place}: unknown provider `{prefix}:`: {hint}")]
     UnknownProvider {
         model: String,
@@ -191,8 +198,10 @@ impl<'a> Preflight<'a> {
             if spec.provider == Provider::Replay {
                 continue;
             }
-            if let Err(e @ LlmError::NoApiKey { .. }) = self.settings.llm.endpoint(&spec) {
-                return Err(SetupError::NoApiKey(e));
+            match self.settings.llm.endpoint(&spec) {
+                Err(e @ LlmError::NoApiKey { .. }) => return Err(SetupError::NoApiKey(e)),
+                Err(e @ LlmError::NoEndpoint { .. }) => return Err(SetupError::NoEndpoint(e)),
+                _ => {}
             }
         }
         for m in &self.models {
@@ -259,7 +268,7 @@ impl<'a> Preflight<'a> {
         }
         if let Some(known) = near_miss(prefix) {
             return Err(unknown(format!(
-                "did you mean `{known}:`? The providers are `openai:` and `anthropic:`; any other name goes verbatim to the OpenAI-compatible server (--base-url)"
+                "did you mean `{known}:`? The providers are `openai:`, `anthropic:` and `azure:`; any other name goes verbatim to the OpenAI-compatible server (--base-url), unless [models.\"NAME\"] in rlm.toml routes it"
             )));
         }
         self.check_public_openai(m, &spec)
@@ -268,7 +277,8 @@ impl<'a> Preflight<'a> {
     /// A name with a colon bound for the public OpenAI API, which has none
     /// but fine-tunes (`ft:`).
     fn check_public_openai(&self, m: &ModelUse, spec: &ModelSpec) -> Result<(), SetupError> {
-        let public = self.settings.llm.openai_base_url.starts_with(OPENAI_URL);
+        let llm = &self.settings.llm;
+        let public = llm.provider(spec) == Provider::OpenAi && llm.is_public(spec);
         match spec.name.split_once(':') {
             Some((prefix, _)) if public && spec.provider == Provider::OpenAi && prefix != "ft" => {
                 Err(SetupError::UnknownProvider {
@@ -276,7 +286,7 @@ impl<'a> Preflight<'a> {
                     prefix: prefix.to_string(),
                     place: place(m),
                     hint: format!(
-                        "the name would go to the public OpenAI API ({OPENAI_URL}), which has no model names with a colon but fine-tunes (`ft:`). The providers are `openai:` and `anthropic:`; for a local or other OpenAI-compatible server (Ollama, vLLM, a proxy), pass --base-url"
+                        "the name would go to the public OpenAI API ({OPENAI_URL}), which has no model names with a colon but fine-tunes (`ft:`). The providers are `openai:`, `anthropic:` and `azure:`; for a local or other OpenAI-compatible server (Ollama, vLLM, a proxy), pass --base-url, or give the model its base_url under [models.\"NAME\"] in rlm.toml"
                     ),
                 })
             }

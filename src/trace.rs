@@ -209,7 +209,7 @@ fn sub_call_fields(r: &CallRecord<'_>) -> Value {
         Ok(c) => (Some(c.text.as_str()), None, c.input_tokens, c.output_tokens),
         Err(e) => (None, Some(e.to_string()), 0, 0),
     };
-    json!({
+    let mut fields = json!({
         "model": r.model.to_string(),
         "cell": r.tag.cell,
         "prompt_bytes": prompt.len(),
@@ -224,7 +224,12 @@ fn sub_call_fields(r: &CallRecord<'_>) -> Value {
         "cache_write_tokens": r.result.as_ref().map_or(0, |c| c.cache_write_tokens),
         "latency_s": r.latency.as_secs_f64(),
         "retries": r.retries,
-    })
+    });
+    // Answered by the response cache (--cache): nothing was sent or spent.
+    if r.cached {
+        fields["cached"] = true.into();
+    }
+    fields
 }
 
 fn final_fields(r: &RunResult) -> Value {

@@ -138,7 +138,10 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let summary = run_with_progress(&runtime, &runner, tasks, &out, &existing, args.quiet);
-    print_summary(&summary, runner.client().ledger().cost(), bad.len(), &out);
+    let ledger = runner.client().ledger();
+    let usage = (ledger.cost(), ledger.totals().cache_hits);
+    print_summary(&summary, usage, bad.len(), &out);
+    super::warn_cache(runner.client());
     Ok(ExitCode::from(exit_code(&summary, bad.len())))
 }
 
@@ -381,8 +384,14 @@ fn duration_text(secs: f64) -> String {
     }
 }
 
-/// `cost` is this invocation's cost, `None` when a model used has no known price.
-fn print_summary(s: &BatchSummary, cost: Option<f64>, bad_lines: usize, out: &ResultsFile) {
+/// `usage` is this invocation's cost (`None` when a model used has no known
+/// price) and its answers from the response cache.
+fn print_summary(
+    s: &BatchSummary,
+    (cost, cache_hits): (Option<f64>, u64),
+    bad_lines: usize,
+    out: &ResultsFile,
+) {
     let stopped = if s.results_error.is_some() {
         " (stopped: the results file cannot be written)"
     } else if s.interrupted {
@@ -399,12 +408,16 @@ fn print_summary(s: &BatchSummary, cost: Option<f64>, bad_lines: usize, out: &Re
     if bad_lines > 0 {
         scope.push_str(&format!(", {bad_lines} bad lines not run"));
     }
+    let hits = match cache_hits {
+        0 => String::new(),
+        n => format!(", {n} answered from the response cache"),
+    };
     let cached = match s.cached_input_tokens {
         0 => String::new(),
         n => format!(" ({n} input tokens read from the prompt cache)"),
     };
     super::eprint_text(&format!(
-        "rlm batch: {scope}; ran {} now ({} submitted), {} already ended; {:.1}s, {} tokens{cached}, {}{stopped}",
+        "rlm batch: {scope}; ran {} now ({} submitted), {} already ended; {:.1}s, {} tokens{cached}, {}{hits}{stopped}",
         s.ran,
         s.submitted,
         s.already_done,

@@ -152,6 +152,7 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         super::write_text(&markdown(&rows))?;
     }
+    super::warn_cache(&client);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -108,12 +108,21 @@ pub(crate) struct ModelArgs {
     /// The model llm_query and llm_batch call; defaults to --model [env: RLM_SUB_MODEL]
     #[arg(long)]
     sub_model: Option<String>,
-    /// Base URL of an OpenAI-compatible API, e.g. http://localhost:11434/v1 [env: OPENAI_BASE_URL]
+    /// Base URL of an OpenAI-compatible API, e.g. http://localhost:11434/v1; OPENAI_API_KEY goes to it only when OPENAI_BASE_URL names it too [env: OPENAI_BASE_URL]
     #[arg(long)]
     base_url: Option<String>,
-    /// Base URL of the Anthropic API [env: ANTHROPIC_BASE_URL]
+    /// Base URL of the Anthropic API; ANTHROPIC_API_KEY goes to it only when ANTHROPIC_BASE_URL names it too [env: ANTHROPIC_BASE_URL]
     #[arg(long)]
     anthropic_base_url: Option<String>,
+    /// Base URL of the sub-model's endpoint when it is not the root's, e.g. a local server for sub-calls; needs a --sub-model of its own, and gets no key unless one is paired with it
+    #[arg(long)]
+    sub_base_url: Option<String>,
+    /// Directory of the response cache: a call made before with the same model, endpoint, messages and options is answered from it, free, sent nowhere and counted in no budget
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// How --cache is used: read (hits only, never writes), write (never reads), readwrite, or off [default: readwrite]
+    #[arg(long, value_name = "MODE", value_parser = values::cache_mode)]
+    cache_mode: Option<rlm::llm::CacheMode>,
     /// Sub-model calls in flight at once, across the whole run, 1 to 1024 [default: 16]
     #[arg(long, value_parser = values::concurrency)]
     concurrency: Option<usize>,
@@ -153,6 +162,9 @@ impl ModelArgs {
             sub_model: self.sub_model.clone(),
             base_url: self.base_url.clone(),
             anthropic_base_url: self.anthropic_base_url.clone(),
+            sub_base_url: self.sub_base_url.clone(),
+            cache: self.cache.clone(),
+            cache_mode: self.cache_mode,
             concurrency: self.concurrency,
             requests_per_minute: self.rpm,
             request_timeout_s: self.request_timeout,
@@ -165,6 +177,16 @@ impl ModelArgs {
             config: self.config.clone(),
         };
         Ok(Settings::resolve(&overrides)?)
+    }
+}
+
+/// Says on standard error that the response cache could not be written,
+/// if so: the answers were good, but the next run will pay for them again.
+pub(crate) fn warn_cache(client: &LlmClient) {
+    if let Some(e) = client.cache().and_then(|c| c.error()) {
+        eprint_text(&format!(
+            "rlm: warning: {e}; answers that were not stored will be fetched again next time"
+        ));
     }
 }
 
@@ -584,6 +606,9 @@ fn exec(
             let json = serde_json::to_string_pretty(&json).context("serializing the result")?;
             write_stdout(&format!("{json}\n"))?;
         }
+    }
+    if let Some(m) = &models {
+        warn_cache(&m.client);
     }
     match &outcome.error {
         Some(e) => {

@@ -111,6 +111,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         super::eprint_text(&format!("rlm: error: {e:#}"));
         return Ok(ExitCode::from(1));
     }
+    super::warn_cache(rlm.client());
     Ok(ExitCode::from(result.status.exit_code()))
 }
 
@@ -262,12 +263,16 @@ fn report(result: &RunResult, format: OutputFormat, quiet: bool) -> anyhow::Resu
             }
             _ => "",
         };
+        let hits = match result.totals.cache_hits {
+            0 => String::new(),
+            n => format!(", {n} answered from the response cache"),
+        };
         let cached = match result.totals.cached_input_tokens {
             0 => String::new(),
             n => format!(" ({n} input tokens read from the prompt cache)"),
         };
         eprintln!(
-            "rlm: {}{kind} after {} turns in {:.1}s; {} calls, {} tokens{cached}, {}",
+            "rlm: {}{kind} after {} turns in {:.1}s; {} calls, {} tokens{cached}, {}{hits}",
             serde_json::to_value(result.status)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))

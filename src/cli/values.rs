@@ -26,6 +26,11 @@ pub(crate) fn concurrency(s: &str) -> Result<usize, String> {
     config::concurrency(whole(s)?).map_err(|e| e.to_string())
 }
 
+/// How the response cache is used: read, write, readwrite or off.
+pub(crate) fn cache_mode(s: &str) -> Result<rlm::llm::CacheMode, String> {
+    s.parse()
+}
+
 /// Tasks running at once: 1 to 1024, each a thread.
 pub(crate) fn jobs(s: &str) -> Result<usize, String> {
     let n = whole(s)?;

@@ -23,6 +23,9 @@ pub struct ModelUsage {
     pub errors: u64,
     /// Retries made (a call retried twice counts 2).
     pub retries: u64,
+    /// Answers served by the response cache (`--cache`): no call was
+    /// made, so they are in no other count, no cost and no budget.
+    pub cache_hits: u64,
     pub cost_usd: f64,
     /// False when the model is not in the price table: its `cost_usd` is
     /// then 0 though the true cost is unknown ([`ModelUsage::cost`]).
@@ -85,6 +88,8 @@ pub struct UsageTotals {
     pub cache_write_tokens: u64,
     pub errors: u64,
     pub retries: u64,
+    /// Answers served by the response cache, in no other count.
+    pub cache_hits: u64,
     pub cost_usd: f64,
 }
 
@@ -668,6 +673,18 @@ impl Ledger {
         }
     }
 
+    /// Records an answer of `model` served by the response cache: no call,
+    /// no tokens, no cost, nothing any budget counts.
+    pub fn record_cache_hit(&self, model: &str) {
+        for level in self.levels() {
+            let priced = level.prices.lookup(model).is_some();
+            let mut s = level.lock();
+            let u = s.models.entry(model.to_string()).or_default();
+            u.cache_hits += 1;
+            u.priced = priced;
+        }
+    }
+
     /// Counts `outcome` in this level's state.
     fn count(&self, s: &mut State, outcome: &Settled<'_>) {
         match *outcome {
@@ -727,6 +744,9 @@ impl Ledger {
             t.errors,
             t.retries
         );
+        if t.cache_hits > 0 {
+            out.push_str(&format!(", {} cache hits", t.cache_hits));
+        }
         for (name, u) in by {
             out.push_str(&format!(
                 "\n  {name}: {} calls, {} in{} / {} out tokens, {}{}",
@@ -796,6 +816,7 @@ fn totals(models: &BTreeMap<String, ModelUsage>) -> UsageTotals {
         t.cache_write_tokens += u.cache_write_tokens;
         t.errors += u.errors;
         t.retries += u.retries;
+        t.cache_hits += u.cache_hits;
         t.cost_usd += u.cost_usd;
     }
     t

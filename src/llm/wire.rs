@@ -163,7 +163,7 @@ pub fn request_body(
     openai_completion_tokens: bool,
 ) -> Value {
     match provider {
-        Provider::OpenAi | Provider::Replay => {
+        Provider::OpenAi | Provider::Azure | Provider::Replay => {
             let mut messages = Vec::with_capacity(request.messages.len() + 1);
             if let Some(system) = &request.system {
                 messages.push(serde_json::json!({"role": "system", "content": system}));
@@ -258,7 +258,7 @@ pub fn parse_response(provider: Provider, body: &[u8]) -> Result<Completion, Par
         return Err(ParseFailure::ProviderError(message));
     }
     match provider {
-        Provider::OpenAi | Provider::Replay => parse_openai(&value),
+        Provider::OpenAi | Provider::Azure | Provider::Replay => parse_openai(&value),
         Provider::Anthropic => parse_anthropic(&value),
     }
 }
