@@ -37,16 +37,19 @@ fn example(doc: &str) -> &str {
 }
 
 /// Every key of a TOML table, dotted; a model's name under `prices`
-/// becomes `"MODEL"`, as the doc writes it.
+/// becomes `"MODEL"` and under `models` `"NAME"`, as the doc writes them.
+/// A model's `headers` and `price` are one key each: tables of their own
+/// shape, documented by one row.
 fn toml_keys(table: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
     for (key, value) in table {
-        let key = if prefix == "prices." {
-            "\"MODEL\"".to_string()
-        } else {
-            key.clone()
+        let key = match prefix {
+            "prices." => "\"MODEL\"".to_string(),
+            "models." => "\"NAME\"".to_string(),
+            _ => key.clone(),
         };
+        let leaf = prefix == "models.\"NAME\"." && (key == "headers" || key == "price");
         match value {
-            toml::Value::Table(inner) => toml_keys(inner, &format!("{prefix}{key}."), out),
+            toml::Value::Table(inner) if !leaf => toml_keys(inner, &format!("{prefix}{key}."), out),
             _ => {
                 out.insert(format!("{prefix}{key}"));
             }
@@ -120,10 +123,11 @@ fn the_doc_lists_every_key_the_parser_accepts_and_no_other() {
     let mut accepted = accepted_keys("", "");
     // Tables are documented by their keys, not by their own names.
     assert!(
-        accepted.remove("budgets") && accepted.remove("prices"),
+        accepted.remove("budgets") && accepted.remove("prices") && accepted.remove("models"),
         "{accepted:?}"
     );
     accepted.extend(accepted_keys("[budgets]", "budgets."));
+    accepted.extend(accepted_keys("[models.m]", "models.\"NAME\"."));
     accepted.extend(
         struct_fields::<rlm::llm::Price>()
             .iter()
@@ -160,6 +164,23 @@ fn the_example_uses_every_documented_key_and_loads() {
     assert_eq!(s.llm.request_timeout, std::time::Duration::from_secs(300));
     assert_eq!(s.sub_context_tokens, 272_000);
     assert_eq!(s.budgets.max_calls, Some(5000));
+    let cache = s.llm.cache.as_ref().expect("the example's cache");
+    assert!(cache.dir.ends_with(".rlm-cache") && cache.dir.is_absolute());
+    assert_eq!(cache.mode, rlm::llm::CacheMode::ReadWrite);
+    let sub = &s.llm.models["gpt-5-mini"];
+    assert_eq!(sub.base_url.as_deref(), Some("http://localhost:8001/v1"));
+    let routed = &s.llm.models["openai/o4-mini"];
+    assert_eq!(routed.api_key_env.as_deref(), Some("OPENROUTER_API_KEY"));
+    assert_eq!(routed.reasoning_effort.as_deref(), Some("high"));
+    assert!(s.prices.lookup("openai/o4-mini").is_some());
+    assert_eq!(
+        s.llm.models["claude-haiku-4-5"].provider,
+        Some(rlm::llm::Provider::Anthropic)
+    );
+    assert_eq!(
+        s.llm.models["gpt-4o-prod"].api_version.as_deref(),
+        Some("2024-10-21")
+    );
     assert_eq!(s.budgets.max_cost_usd, Some(25.0));
     let price = s
         .prices

@@ -748,12 +748,8 @@ print(llm_batch(["echo-anthropic"], #{model: "anthropic:claude-test"}));"#,
 /// queries containing `REFUSE` with the key echoed, on either protocol.
 fn sweep_server() -> MockServer {
     MockServer::start(|req| {
-        let first_user = req.json()["messages"]
-            .as_array()
-            .and_then(|m| m.iter().find(|m| m["role"] == "user"))
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or("")
-            .to_string();
+        // A root turn's Anthropic content is a list of blocks (its cache breakpoints).
+        let first_user = req.first_user_message();
         if !req.is_root_turn() {
             return echo_key(req);
         }
@@ -768,13 +764,16 @@ fn sweep_server() -> MockServer {
     })
 }
 
-/// The binary running `command` with both keys set, every log switch a
-/// user might try, and the loopback server for both protocols.
+/// The binary running `command` with both keys set and paired with the
+/// loopback server (a key goes only to a base URL set beside it), every
+/// log switch a user might try, and the server for both protocols.
 fn keyed(dir: &Path, server: &MockServer, command: &str) -> Command {
     let mut c = rlm(dir);
     c.arg(command)
         .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("OPENAI_BASE_URL", server.openai_url())
         .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env("ANTHROPIC_BASE_URL", server.url())
         .env("RUST_LOG", "trace")
         .env("RUST_BACKTRACE", "full")
         .env("RLM_LOG", "debug")

@@ -419,7 +419,10 @@ fn a_key_echoed_in_200_answers_reaches_no_output_trace_result_or_root_request() 
     for output in ["text", "json"] {
         let trace = dir.path().join(format!("run-{output}.jsonl"));
         let mut cmd = run_command(dir.path(), &server, &trace);
+        // Paired: OPENAI_BASE_URL names the server beside the key, so the
+        // key is sent there (an unpaired --base-url gets none).
         cmd.env("OPENAI_API_KEY", KEY)
+            .env("OPENAI_BASE_URL", server.openai_url())
             .args(["--max-retries", "0", "--output", output]);
         let (code, stdout, stderr) = finish(cmd, dir.path());
         assert_eq!(code, 0, "{stderr}");
@@ -450,6 +453,7 @@ fn a_key_echoed_in_200_answers_reaches_no_output_trace_result_or_root_request() 
         .arg("--trace-dir")
         .arg(&traces)
         .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", server.openai_url())
         .args(["--max-retries", "0", "--quiet"])
         .args(common::loopback_models(&server));
     let (code, stdout, stderr) = finish(cmd, dir.path());
@@ -475,6 +479,7 @@ fn a_key_echoed_in_200_answers_reaches_no_output_trace_result_or_root_request() 
         .arg("--context")
         .arg(dir.path().join("ctx.txt"))
         .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", server.openai_url())
         .args([
             "--sub-model",
             "gpt-5-mini",

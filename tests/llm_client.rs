@@ -67,6 +67,8 @@ fn openai_protocol_round_trip() {
         MockServer::start(|req| Reply::openai_text(&format!("you said {}", req.prompt()), 11, 3));
     let mut cfg = config(&server);
     cfg.openai_api_key = ApiKey::new(FAKE_KEY);
+    // A key goes only to the public endpoint or the base URL it was paired with.
+    cfg.openai_key_base_url = Some(server.openai_url());
     let c = client(cfg, Budgets::default());
     let req = ChatRequest {
         system: Some("be brief".into()),
@@ -135,6 +137,7 @@ fn anthropic_protocol_round_trip() {
     let server = MockServer::start(|req| Reply::anthropic_text(&req.prompt().to_uppercase(), 7, 2));
     let mut cfg = config(&server);
     cfg.anthropic_api_key = ApiKey::new(FAKE_KEY);
+    cfg.anthropic_key_base_url = Some(server.url());
     let c = client(cfg, Budgets::default());
     let req = ChatRequest {
         system: Some("sys".into()),
@@ -233,6 +236,8 @@ fn auth_and_bad_request_errors_fail_fast_without_showing_the_key() {
     });
     let mut cfg = config(&server);
     cfg.openai_api_key = ApiKey::new(FAKE_KEY);
+    // A key goes only to the public endpoint or the base URL it was paired with.
+    cfg.openai_key_base_url = Some(server.openai_url());
     let c = client(cfg, Budgets::default());
     let err = ask(&c, "gpt-5-mini", "x").unwrap_err();
     let msg = err.to_string();

@@ -149,7 +149,7 @@ const FORMS: &[(&str, Form<'static>)] = &[
     // Sub-models.
     ("llm_query(prompt, #{model, system, max_tokens, temperature})", Run(r#"llm_query(prompt, #{model: "sub-model", system: "Be brief.", max_tokens: 20, temperature: 0.0})"#)),
     (r#""ERROR: ...""#, Run(r#"let answers = llm_batch(["ok?", "FAIL"]); check(answers[0] == "ok" && answers[1].starts_with("ERROR: "), "a failed call gives ERROR: ...")"#)),
-    ("#{calls, input_tokens, output_tokens, errors, retries, cost_usd, by_model}", Shape(r#"llm_query("Say ok."); usage()"#)),
+    ("#{calls, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, errors, retries, cache_hits, cost_usd, by_model}", Shape(r#"llm_query("Say ok."); usage()"#)),
     // Rhai is not Python.
     ("a / b", Run(r#"check(7 / 2 == 3, "integer division")"#)),
     ("&&", Run(r#"check(true && !false, "&&")"#)),

@@ -78,7 +78,9 @@ fn json_output_and_a_complete_trace_without_the_api_key() {
             .arg(&ctx)
             .arg("--trace")
             .arg(&trace)
-            .env("OPENAI_API_KEY", FAKE_KEY),
+            .env("OPENAI_API_KEY", FAKE_KEY)
+            // Paired with the server, so the key is sent to it.
+            .env("OPENAI_BASE_URL", server.openai_url()),
     );
 
     assert_eq!(exit, 0, "stdout: {stdout}\nstderr: {stderr}");
