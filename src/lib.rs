@@ -46,13 +46,13 @@
 //! model. Around each call the client keeps what the whole run shares:
 //! the ledger and its budgets, the concurrency limit and pace, retries and
 //! observers. A program routes a name to its own stack with
-//! [`llm::LlmClient::with_model`]; here a model in-house drives the real
-//! loop:
+//! [`driver::RlmBuilder::custom_model`] (or, on a client it shares between
+//! runs, [`llm::LlmClient::with_model`]); here a model in-house drives the
+//! real loop:
 //!
 //! ```
 //! use std::sync::Arc;
-//! use rlm::llm::{BoxFuture, Completion, Failure, Ledger, LlmClient, LlmConfig};
-//! use rlm::llm::{Model, ModelCall, PriceTable, Response};
+//! use rlm::llm::{BoxFuture, Completion, Failure, Model, ModelCall, Response};
 //!
 //! /// Root turns submit the context's length; sub-calls answer "42".
 //! struct InHouse;
@@ -67,11 +67,9 @@
 //!     }
 //! }
 //!
-//! let ledger = Arc::new(Ledger::new(PriceTable::default(), Default::default()));
-//! let client = LlmClient::new(LlmConfig::default(), ledger)?.with_model("in-house", Arc::new(InHouse));
 //! let rlm = rlm::driver::Rlm::builder()
 //!     .model("in-house")
-//!     .shared_client(client, "doc")
+//!     .custom_model("in-house", Arc::new(InHouse))
 //!     .build()?;
 //! let result = rlm.run("How long is it?", &rlm::Context::from_string("t", "hello"));
 //! assert_eq!(result.answer, Some(serde_json::json!(5)));

@@ -786,3 +786,40 @@ fn a_built_in_model_wrapped_and_registered_back_keeps_its_endpoint_and_the_cache
     let usage = &client.ledger().by_model()["gpt-5-mini"];
     assert_eq!((usage.calls, usage.cache_hits), (1, 1));
 }
+
+#[test]
+fn the_builder_takes_a_custom_model_and_its_calls_reach_the_sinks() {
+    use rlm::events::{Event, RunEvent, RunSink};
+    #[derive(Default)]
+    struct SubCalls(Mutex<Vec<String>>);
+    impl RunSink for SubCalls {
+        fn event(&self, event: &RunEvent<'_>) {
+            if let Event::SubCallEnd(record) = &event.event {
+                self.0.lock().unwrap().push(record.model.to_string());
+            }
+        }
+    }
+    let model = Arc::new(Scripted {
+        seen: Mutex::new(Vec::new()),
+    });
+    let sink = Arc::new(SubCalls::default());
+    let rlm = Rlm::builder()
+        .model("in-house")
+        .sub_model("in-house-small")
+        .custom_model("in-house", model.clone())
+        .custom_model("in-house-small", model.clone())
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    let result = rlm.run("Shout.", &Context::from_string("t", "text"));
+    assert_eq!(result.status, RunStatus::Submitted, "{:?}", result.error);
+    assert_eq!(result.answer, Some(serde_json::json!("SHOUT THIS")));
+    assert_eq!(model.seen.lock().unwrap().len(), 3);
+    // Without a shared client, the run's own sinks see its sub-calls.
+    assert_eq!(*sink.0.lock().unwrap(), vec!["in-house-small".to_string()]);
+    let usage = rlm.client().ledger().by_model();
+    assert_eq!(
+        (usage["in-house"].calls, usage["in-house-small"].calls),
+        (2, 1)
+    );
+}

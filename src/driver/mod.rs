@@ -287,6 +287,8 @@ pub struct RlmBuilder {
     shared_client: Option<(LlmClient, String)>,
     /// Script functions the embedder provides, in every session of a run.
     functions: crate::dsl::HostFunctions,
+    /// The embedder's own models, by the name runs call them with.
+    custom_models: Vec<(String, Arc<dyn crate::llm::Model>)>,
 }
 
 impl Rlm {
@@ -468,6 +470,15 @@ impl RlmBuilder {
         self
     }
 
+    /// Answers calls to the model named `name` (as `.model(..)` and
+    /// `.sub_model(..)` name it) with the embedder's own `model`, through
+    /// the run's ledger, limits, retries, response cache and event sinks
+    /// like any built-in provider ([`LlmClient::with_model`]).
+    pub fn custom_model(mut self, name: &str, model: Arc<dyn crate::llm::Model>) -> Self {
+        self.custom_models.push((name.to_string(), model));
+        self
+    }
+
     /// Runs calls on an existing tokio runtime instead of starting one.
     pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
         self.handle = Some(handle);
@@ -488,6 +499,11 @@ impl RlmBuilder {
                 LlmClient::new(self.llm, Arc::new(Ledger::new(self.prices, self.budgets)))?
             }
         };
+        let client = std::mem::take(&mut self.custom_models)
+            .into_iter()
+            .fold(client, |client, (name, model)| {
+                client.with_model(&name, model)
+            });
         if self.replay.is_some() && self.config.sub_model.is_none() {
             self.config.sub_model = Some(self.config.model.clone());
         }
