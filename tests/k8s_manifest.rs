@@ -90,9 +90,9 @@ fn the_indexed_job_validates_strictly_against_an_old_and_the_newest_bundled_kube
     for version in ["1.25.0", newest.as_str()] {
         let (passed, out) = validate(&manifest(), version);
         assert!(passed, "{version}: {out}");
-        let short: String = version.rsplitn(2, '.').nth(1).unwrap().to_string();
+        let short = version.rsplit_once('.').unwrap().0;
         assert!(
-            out.contains("passed for resource job/rlm-batch") && out.contains(&short),
+            out.contains("passed for resource job/rlm-batch") && out.contains(short),
             "{version}: {out}"
         );
     }

@@ -905,6 +905,9 @@ fn local_parts(dir: &Path) -> PathBuf {
     parts
 }
 
+/// What a case is called, how it breaks the parts, and what merge.sh says.
+type Breakage<'a> = (&'static str, Box<dyn Fn() + 'a>, &'static str);
+
 #[test]
 fn merge_refuses_a_missing_torn_foreign_or_overlapping_part_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -926,7 +929,7 @@ fn merge_refuses_a_missing_torn_foreign_or_overlapping_part_and_writes_nothing()
         let body = String::from_utf8(original[i].clone()).unwrap();
         body.lines().next().unwrap().to_string()
     };
-    let cases: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
+    let cases: Vec<Breakage> = vec![
         (
             "missing part",
             Box::new(|| std::fs::remove_file(part(2)).unwrap()),
