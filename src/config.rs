@@ -272,6 +272,46 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
         let file = load_file(flags.config.as_deref())?;
+        Settings::resolve_file(flags, file, env)
+    }
+
+    /// Settings from a JSON object with the keys of `rlm.toml`
+    /// (`docs/config.md`), over the process environment: what the C API's
+    /// `rlm_builder_new` takes. Unknown keys and values out of range are
+    /// refused as in the file; no `rlm.toml` is read, and a relative
+    /// `cache` is relative to the current directory.
+    ///
+    /// ```
+    /// let s = rlm::config::Settings::from_json_with(
+    ///     r#"{"model": "gpt-5", "budgets": {"max_calls": 10}}"#,
+    ///     |_| None,
+    /// )?;
+    /// assert_eq!(s.budgets.max_calls, Some(10));
+    /// assert!(rlm::config::Settings::from_json_with(r#"{"modle": "x"}"#, |_| None).is_err());
+    /// # Ok::<(), rlm::config::ConfigError>(())
+    /// ```
+    pub fn from_json(json: &str) -> Result<Settings, ConfigError> {
+        Settings::from_json_with(json, |name| std::env::var(name).ok())
+    }
+
+    /// [`Settings::from_json`] with an explicit environment.
+    pub fn from_json_with(
+        json: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let file: FileSettings = serde_json::from_str(json).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<JSON config>"),
+            message: e.to_string(),
+        })?;
+        Settings::resolve_file(&Overrides::default(), file, env)
+    }
+
+    /// Resolves `flags` over the environment over `file`.
+    fn resolve_file(
+        flags: &Overrides,
+        file: FileSettings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let env_parse =
             |name: &'static str, expected: &'static str| -> Result<Option<u64>, ConfigError> {

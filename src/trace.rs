@@ -52,23 +52,8 @@ impl TraceWriter {
         })
     }
 
-    /// Appends one line: `event`, `run`, `depth`, `t`, `top` (after a
-    /// top run's first), and `fields`, which must be a JSON object.
-    fn write_line(&self, event: &str, e: &RunEvent<'_>, fields: Value) {
-        let mut line = json!({
-            "event": event,
-            "run": e.run,
-            "depth": e.depth,
-            "t": (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        });
-        if let (Some(obj), Value::Object(extra)) = (line.as_object_mut(), fields) {
-            obj.extend(extra);
-            // A trace of one run looks as it always has; lines of a later
-            // top run of the same `Rlm` say which one they belong to.
-            if e.top > 1 {
-                obj.insert("top".into(), e.top.into());
-            }
-        }
+    /// Appends one line, an [`event_json`].
+    fn write_line(&self, line: Value) {
         let mut text = line.to_string();
         text.push('\n');
         let Ok(mut guard) = self.file.lock() else {
@@ -91,14 +76,38 @@ impl TraceWriter {
 
 impl RunSink for TraceWriter {
     fn event(&self, e: &RunEvent<'_>) {
-        if let Some((name, fields)) = trace_line(&e.event) {
-            self.write_line(name, e, fields);
+        if let Some(line) = event_json(e, self.started) {
+            self.write_line(line);
         }
     }
 
     fn error(&self) -> Option<String> {
         self.error.lock().ok().and_then(|e| e.clone())
     }
+}
+
+/// An event as the trace writes it (`docs/trace.md`): `event`, `run`,
+/// `depth`, `t` (seconds since `started`), `top` (after a top run's
+/// first) and the event's fields; `None` for events the trace does not
+/// record. Other sinks that speak the trace's format (the C API's event
+/// callback) use it too.
+pub fn event_json(e: &RunEvent<'_>, started: Instant) -> Option<Value> {
+    let (event, fields) = trace_line(&e.event)?;
+    let mut line = json!({
+        "event": event,
+        "run": e.run,
+        "depth": e.depth,
+        "t": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    });
+    if let (Some(obj), Value::Object(extra)) = (line.as_object_mut(), fields) {
+        obj.extend(extra);
+        // A trace of one run looks as it always has; lines of a later
+        // top run of the same `Rlm` say which one they belong to.
+        if e.top > 1 {
+            obj.insert("top".into(), e.top.into());
+        }
+    }
+    Some(line)
 }
 
 /// The trace line of an event, as its `event` name and its fields
