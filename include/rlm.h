@@ -90,7 +90,7 @@ rlm_context *rlm_context_open(const char *const *paths, size_t count, char **err
 rlm_context *rlm_context_from_buffer(const char *name, const uint8_t *data, size_t len,
                                      char **err);
 
-/* Frees a context. A run in progress keeps its own reference. */
+/* Frees a context. No rlm_run using it may be in progress. */
 void rlm_context_free(rlm_context *context);
 
 /* ---- building a runner ---- */

@@ -423,7 +423,8 @@ pub unsafe extern "C" fn rlm_run(
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err("rlm_run was called from inside one of rlm's callbacks; run it from a thread of your own".into());
         }
-        let result = runner.rlm.run(query, &context.context);
+        let context = context.context.clone();
+        let result = runner.rlm.run(query, &context);
         let json = serde_json::to_string(&result).map_err(|e| e.to_string())?;
         Ok(into_c(json))
     })

@@ -129,3 +129,44 @@ fn the_header_compiles_cleanly_as_c_and_as_cpp() {
         );
     }
 }
+
+#[test]
+fn the_readme_snippet_compiles_against_the_header() {
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).expect("read README.md");
+    let section = readme
+        .split("## Embedding from C")
+        .nth(1)
+        .expect("README.md has an \"Embedding from C\" section");
+    let code = section
+        .split("```c\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section has a ```c block");
+    let (includes, body): (Vec<&str>, Vec<&str>) = code.lines().partition(|l| l.starts_with('#'));
+    let program = format!(
+        "#include <stdio.h>\n{}\nint main(void) {{\n{}\nreturn 0;\n}}\n",
+        includes.join("\n"),
+        body.join("\n")
+    );
+    let dir = common::scratch();
+    let src = dir.path().join("readme.c");
+    std::fs::write(&src, program).unwrap();
+    let out = Command::new("cc")
+        .args([
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-fsyntax-only",
+            "-I",
+        ])
+        .arg(common::repo().join("include"))
+        .arg(&src)
+        .output()
+        .expect("run cc");
+    assert!(
+        out.status.success(),
+        "the README's C does not compile:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
