@@ -12,23 +12,28 @@ use std::process::{Command, Output};
 use rlm::testing::{MockServer, Reply};
 use serde_json::Value;
 
-/// Compiles examples/c/NAME.c into `dir` with every warning an error.
+/// Compiles examples/c/NAME.c into `dir` with every warning an error,
+/// linked with the shared library.
 fn compile(name: &str, dir: &Path) -> PathBuf {
+    let lib = common::lib_dir();
+    compile_with(name, dir, |c| {
+        c.arg("-L")
+            .arg(&lib)
+            .arg("-lrlm_capi")
+            .arg(format!("-Wl,-rpath,{}", lib.display()));
+    })
+}
+
+fn compile_with(name: &str, dir: &Path, link: impl FnOnce(&mut Command)) -> PathBuf {
     let repo = common::repo();
     let exe = dir.join(name);
-    let out = Command::new("cc")
-        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-g"])
+    let mut c = Command::new("cc");
+    c.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-g"])
         .arg("-I")
         .arg(repo.join("include"))
-        .arg(repo.join(format!("examples/c/{name}.c")))
-        .arg("-L")
-        .arg(common::lib_dir())
-        .arg("-lrlm_capi")
-        .arg(format!("-Wl,-rpath,{}", common::lib_dir().display()))
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .expect("run cc (gcc)");
+        .arg(repo.join(format!("examples/c/{name}.c")));
+    link(&mut c);
+    let out = c.arg("-o").arg(&exe).output().expect("run cc (gcc)");
     assert!(
         out.status.success(),
         "cc {name}.c failed:\n{}",
@@ -143,6 +148,25 @@ fn host_model_runs_on_its_own_callback_with_a_host_function_and_no_network() {
         .find(|e| e["event"] == "sub_call")
         .expect("a sub_call event");
     assert_eq!(sub["answer"], "4");
+}
+
+#[test]
+fn host_model_links_with_the_static_library_too() {
+    let dir = common::scratch();
+    let archive = common::lib_dir().join("librlm_capi.a");
+    assert!(archive.is_file(), "{} was not built", archive.display());
+    // The link line docs/embedding.md gives.
+    let exe = compile_with("host_model", dir.path(), |c| {
+        c.arg(&archive).args(["-lpthread", "-ldl", "-lm"]);
+    });
+    let out = clean(Command::new(&exe)).output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines_after(&text, "result ")[0]["answer"]["price"], 3);
 }
 
 #[test]
