@@ -20,9 +20,11 @@
  *               -1 (int), and, when err is not NULL, sets *err to a
  *               message. A panic inside the library is caught and
  *               returned the same way; nothing unwinds into C.
- *   threading   every function is thread-safe. A runner and a context may
- *               be shared by threads, and rlm_run called on several at
- *               once. rlm_cancel_trigger may be called from any thread.
+ *   threading   every function is thread-safe, except that one builder
+ *               must not be configured from two threads at once. A runner
+ *               and a context may be shared by threads, and rlm_run
+ *               called on several at once. rlm_cancel_trigger may be
+ *               called from any thread.
  *               Callbacks run on the library's threads (see each typedef).
  *
  * All strings are UTF-8 and NUL-terminated.
@@ -141,7 +143,8 @@ void rlm_builder_free(rlm_builder *builder);
  * "answer_text", "status", "iterations", "usage", "cost_usd", "error",
  * ...). A run that fails or is cancelled still returns a result, with its
  * "status"; NULL (and *err) is for bad arguments and internal errors.
- * Must not be called from inside one of this library's callbacks.
+ * Must not be called from inside one of this library's callbacks (nor
+ * from a thread of a tokio runtime): it then returns NULL and an error.
  */
 char *rlm_run(rlm_runner *runner, const rlm_context *context, const char *query, char **err);
 

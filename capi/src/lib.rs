@@ -421,7 +421,9 @@ pub unsafe extern "C" fn rlm_run(
         let context = handle(context, "context")?;
         let query = arg(query, "query")?;
         if tokio::runtime::Handle::try_current().is_ok() {
-            return Err("rlm_run was called from inside one of rlm's callbacks; run it from a thread of your own".into());
+            // Blocking on the runner's runtime there would panic (or
+            // deadlock a callback's thread): refuse it plainly instead.
+            return Err("rlm_run was called on a thread of an async runtime (inside one of rlm's callbacks, or a tokio runtime of the host's); call it from a plain thread".into());
         }
         let context = context.context.clone();
         let result = runner.rlm.run(query, &context);
