@@ -195,3 +195,4 @@ pub mod preflight;
 pub mod stats;
 pub mod testing;
 pub mod trace;
+pub mod view;

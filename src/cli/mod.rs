@@ -22,6 +22,7 @@ mod parse;
 mod run;
 mod sigbus;
 mod values;
+mod view;
 use rlm::ContextBuilder;
 
 #[derive(Parser)]
@@ -299,6 +300,8 @@ enum Command {
     Eval(Box<eval::EvalArgs>),
     /// Run a Rhai script over a context, with no root model.
     Exec(Box<ExecArgs>),
+    /// Write a trace (or a batch's trace directory) as one self-contained HTML page.
+    View(view::ViewArgs),
     /// Print a shell's completion script: bash, zsh, fish, powershell or elvish.
     Completions(install::CompletionsArgs),
     /// Print a man page (roff): rlm(1), or rlm-COMMAND(1) for one command.
@@ -467,6 +470,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             exec(&script, &context, opts, &load, &models)
         }
+        Command::View(args) => view::run(args),
         Command::Completions(args) => install::completions(args),
         Command::Man(args) => install::man(args),
     }

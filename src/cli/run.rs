@@ -168,6 +168,11 @@ struct Counts {
     cell: usize,
     /// Sub-calls started and not yet ended.
     in_flight: usize,
+    /// Root-model answers, across the tree (children's turns included).
+    root_calls: usize,
+    /// Sub-calls ended, answered or failed: the ledger's totals count
+    /// root calls too, so the line counts them from the events.
+    sub_done: usize,
     /// Child runs started.
     children: usize,
 }
@@ -204,7 +209,11 @@ impl RunSink for ProgressLine {
             }
             Event::CellStart(cell) if e.depth == 0 => c.cell = cell.index,
             Event::SubCallStart { .. } => c.in_flight += 1,
-            Event::SubCallEnd(_) => c.in_flight = c.in_flight.saturating_sub(1),
+            Event::SubCallEnd(_) => {
+                c.in_flight = c.in_flight.saturating_sub(1);
+                c.sub_done += 1;
+            }
+            Event::RootResponse { .. } => c.root_calls += 1,
             Event::ChildStart(_) => c.children += 1,
             _ => {}
         }
@@ -213,11 +222,12 @@ impl RunSink for ProgressLine {
         };
         let t = ledger.totals();
         self.bar.set_message(format!(
-            "turn {}/{} · cell {} · sub-calls {} done, {} in flight · {} children · {} tokens · {}",
+            "turn {}/{} · cell {} · root calls {} · sub-calls {} done, {} in flight · {} children · {} tokens · {}",
             c.turn,
             self.max_iterations,
             c.cell,
-            t.calls + t.errors,
+            c.root_calls,
+            c.sub_done,
             c.in_flight,
             c.children,
             t.input_tokens + t.output_tokens,

@@ -1,0 +1,201 @@
+//! `rlm view` through the binary: the page is self-contained, holds the
+//! trace, keeps hostile text inert, survives torn and broken traces, and
+//! indexes a batch's trace directory.
+
+mod common;
+mod view_support;
+
+use std::path::Path;
+
+use rlm::testing::{MockServer, Reply};
+
+fn view(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    common::output(common::rlm(dir).arg("view").args(args))
+}
+
+/// The embedded events of a page, read back as JSON.
+fn embedded(html: &str) -> Vec<serde_json::Value> {
+    let data = html
+        .split("id=\"rlm-trace\">")
+        .nth(1)
+        .and_then(|d| d.split("</script>").next())
+        .expect("the page embeds the trace");
+    serde_json::from_str(data).expect("the embedded trace is JSON")
+}
+
+/// The page without its data blocks: the markup, style and script.
+fn markup(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("<script type=\"application/json\"") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find("</script>").expect("a data block ends") + i;
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn assert_self_contained(html: &str) {
+    let html = markup(html);
+    for bad in [
+        "http://", "https://", "<link", " src=", "<iframe", "@import", "url(",
+    ] {
+        assert!(!html.contains(bad), "the page holds {bad:?}");
+    }
+}
+
+#[test]
+fn the_page_of_a_recursive_run_is_self_contained_and_holds_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = view_support::server();
+    let trace = view_support::record(dir.path(), &server);
+    let (code, _, err) = view(dir.path(), &[trace.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(dir.path().join("run.html")).unwrap();
+    assert_self_contained(&html);
+    let events = common::jsonl(&trace);
+    assert_eq!(embedded(&html), events);
+    // Three runs deep: the grandchild is there.
+    assert!(events
+        .iter()
+        .any(|e| e["run"] == "0.1.1" && e["depth"] == 2));
+}
+
+#[test]
+fn a_cell_that_prints_html_stays_text_in_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = view_support::server();
+    let trace = view_support::record(dir.path(), &server);
+    let out = dir.path().join("page.html");
+    let (code, _, err) = view(
+        dir.path(),
+        &[trace.to_str().unwrap(), "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !markup(&html).contains("pwned"),
+        "the printed HTML got into the page as markup"
+    );
+    assert!(!html.contains("<script>window") && !html.contains("<img"));
+    assert_eq!(
+        html.matches("<script").count(),
+        3,
+        "only the page's own blocks"
+    );
+    let cell = embedded(&html)
+        .into_iter()
+        .find(|e| e["event"] == "cell" && e["run"] == "0")
+        .unwrap();
+    assert!(cell["output"]
+        .as_str()
+        .unwrap()
+        .contains(view_support::HOSTILE));
+}
+
+#[test]
+fn a_torn_last_line_is_left_out_and_a_broken_line_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let torn = dir.path().join("torn.jsonl");
+    std::fs::write(
+        &torn,
+        "{\"event\":\"run_start\",\"run\":\"0\",\"depth\":0,\"t\":0,\"query\":\"q\"}\n{\"event\":\"root_resp",
+    )
+    .unwrap();
+    let (code, _, err) = view(dir.path(), &[torn.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("line 2 is torn"), "{err}");
+    let html = std::fs::read_to_string(dir.path().join("torn.html")).unwrap();
+    assert_eq!(embedded(&html).len(), 1);
+
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(
+        &broken,
+        "{\"event\":\"run_start\"}\n<html>\n{\"event\":\"final\"}\n",
+    )
+    .unwrap();
+    let (code, _, err) = view(dir.path(), &[broken.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 2 is not JSON"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!dir.path().join("broken.html").exists());
+}
+
+#[test]
+fn the_page_is_never_written_over_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let text = "{\"event\":\"run_start\",\"run\":\"0\",\"depth\":0,\"t\":0}\n";
+    std::fs::write(&trace, text).unwrap();
+    let (code, _, err) = view(dir.path(), &["t.jsonl", "-o", "./t.jsonl"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("refusing to write the page over"), "{err}");
+    assert_eq!(std::fs::read_to_string(&trace).unwrap(), text);
+}
+
+#[test]
+fn a_batch_trace_directory_gets_an_index_of_its_tasks_each_linking_to_its_run() {
+    let server = MockServer::start(|req| {
+        if req.is_root_turn() {
+            Reply::openai_text(
+                "```rhai\nsubmit(llm_query(`lines: ${context.line_count()}`));\n```",
+                100,
+                20,
+            )
+        } else {
+            Reply::openai_text("some lines", 10, 2)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut tasks = String::new();
+    for id in ["alpha", "beta", "gamma"] {
+        tasks.push_str(
+            &serde_json::json!({"id": id, "query": "How many lines?", "context_text": "a\nb\n"})
+                .to_string(),
+        );
+        tasks.push('\n');
+    }
+    std::fs::write(dir.path().join("tasks.jsonl"), tasks).unwrap();
+    let (code, _, err) = common::output(
+        common::rlm(dir.path())
+            .args([
+                "batch",
+                "tasks.jsonl",
+                "--out",
+                "out.jsonl",
+                "--quiet",
+                "--trace-dir",
+                "traces",
+            ])
+            .args(common::loopback_models(&server)),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = view(dir.path(), &["traces"]);
+    assert_eq!(code, 0, "{err}");
+    let index = std::fs::read_to_string(dir.path().join("traces/index.html")).unwrap();
+    assert_self_contained(&index);
+    let data = index
+        .split("id=\"rlm-index\">")
+        .nth(1)
+        .and_then(|d| d.split("</script>").next())
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(data).unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["alpha", "beta", "gamma"]);
+    for row in &rows {
+        assert_eq!(row["status"], "submitted");
+        assert_eq!(row["turns"], 1);
+        assert!(row["cost_usd"].as_f64().unwrap() > 0.0);
+        let page = dir
+            .path()
+            .join("traces")
+            .join(row["href"].as_str().unwrap());
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(
+            html.contains("index.html"),
+            "the page links back to the index"
+        );
+        assert!(!embedded(&html).is_empty());
+    }
+}
