@@ -171,7 +171,11 @@ pub struct BatchRunner {
     progress: Arc<BatchProgress>,
     running: Mutex<HashMap<String, Arc<AtomicBool>>>,
     contexts: Mutex<HashMap<Vec<PathBuf>, Context>>,
+    task_sink: Option<TaskSink>,
 }
+
+/// Makes the extra sink of one task's run, from its id.
+type TaskSink = Box<dyn Fn(&str) -> Arc<dyn crate::events::RunSink> + Send + Sync>;
 
 impl BatchRunner {
     /// A runner whose tasks share `client` (and its ledger, as the parent of
@@ -192,7 +196,19 @@ impl BatchRunner {
             progress: Arc::new(BatchProgress::default()),
             running: Mutex::new(HashMap::new()),
             contexts: Mutex::new(HashMap::new()),
+            task_sink: None,
         }
+    }
+
+    /// Gives each task's run a sink of its own as well as its trace: `make`
+    /// is called with the task's id as the task starts (`rlm batch -v`
+    /// prints each task's steps, labelled with its id).
+    pub fn with_task_sink(
+        mut self,
+        make: impl Fn(&str) -> Arc<dyn crate::events::RunSink> + Send + Sync + 'static,
+    ) -> Self {
+        self.task_sink = Some(Box::new(make));
+        self
     }
 
     /// Live counts.
@@ -452,6 +468,9 @@ impl BatchRunner {
         }
         if let Some(dir) = &self.options.trace_dir {
             builder = builder.trace(dir.join(format!("{}.jsonl", file_safe(&task.id))));
+        }
+        if let Some(make) = &self.task_sink {
+            builder = builder.sink(make(&task.id));
         }
         let rlm = match builder.build() {
             Ok(r) => r,

@@ -61,6 +61,9 @@ pub(crate) struct BatchArgs {
     /// No progress bar.
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Print every step of every task on standard error as it happens, each line starting with the task id (replaces the progress bar).
+    #[arg(long, short = 'v')]
+    pub(crate) verbose: bool,
     #[command(flatten)]
     pub(crate) load: LoadArgs,
     #[command(flatten)]
@@ -137,7 +140,15 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             loader: args.load.builder(),
         },
     );
-    let summary = run_with_progress(&runtime, &runner, tasks, &out, &existing, args.quiet);
+    let runner = super::verbose_tasks(runner, args.verbose, &settings);
+    let summary = run_with_progress(
+        &runtime,
+        &runner,
+        tasks,
+        &out,
+        &existing,
+        args.quiet || args.verbose,
+    );
     let ledger = runner.client().ledger();
     let usage = (ledger.cost(), ledger.totals().cache_hits);
     print_summary(&summary, usage, bad.len(), &out);

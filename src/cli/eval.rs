@@ -69,6 +69,9 @@ pub(crate) struct EvalArgs {
     /// No progress bar.
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Print every step of every task on standard error as it happens, each line starting with the task id (replaces the progress bar).
+    #[arg(long, short = 'v')]
+    pub(crate) verbose: bool,
     #[command(flatten)]
     pub(crate) models: ModelArgs,
 }
@@ -197,6 +200,7 @@ fn run_rlm(
             loader: LoadArgs::default_builder(),
         },
     );
+    let runner = super::verbose_tasks(runner, args.verbose, settings);
     let batch: Vec<Task> = tasks
         .iter()
         .map(|t| {
@@ -207,8 +211,14 @@ fn run_rlm(
             )
         })
         .collect();
-    let summary =
-        super::batch::run_with_progress(runtime, &runner, batch, &out, &existing, args.quiet);
+    let summary = super::batch::run_with_progress(
+        runtime,
+        &runner,
+        batch,
+        &out,
+        &existing,
+        args.quiet || args.verbose,
+    );
     if let Some(e) = &summary.results_error {
         anyhow::bail!("{e}; the scores need every result written");
     }

@@ -200,6 +200,33 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// The `--verbose` printer on standard error: coloured on a terminal
+/// unless `NO_COLOR` is set, each cell's sub-calls priced from `settings`.
+pub(crate) fn verbose_printer(settings: &Settings) -> rlm::events::VerbosePrinter<std::io::Stderr> {
+    use std::io::IsTerminal as _;
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    rlm::events::VerbosePrinter::new(std::io::stderr())
+        .colour(colour)
+        .prices(settings.prices.clone())
+}
+
+/// `runner`, printing each task's steps labelled with its id when `verbose`.
+pub(crate) fn verbose_tasks(
+    runner: rlm::batch::BatchRunner,
+    verbose: bool,
+    settings: &Settings,
+) -> rlm::batch::BatchRunner {
+    if !verbose {
+        return runner;
+    }
+    let settings = settings.clone();
+    runner.with_task_sink(move |id| {
+        Arc::new(verbose_printer(&settings).label(format!("{id}:")))
+            as Arc<dyn rlm::events::RunSink>
+    })
+}
+
 /// A tokio runtime and a client with a fresh ledger, when a command calls models.
 pub(crate) struct Models {
     pub(crate) runtime: tokio::runtime::Runtime,

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use rlm::driver::{Rlm, RunConfig, RunResult};
 use rlm::dsl::Limits;
-use rlm::events::{Event, RunEvent, RunSink, VerbosePrinter};
+use rlm::events::{Event, RunEvent, RunSink};
 use rlm::llm::{cost_text, Ledger, ModelSpec};
 use rlm::preflight::Preflight;
 
@@ -94,7 +94,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         builder = builder.sink(p.clone());
     }
     if args.verbose {
-        builder = builder.sink(Arc::new(VerbosePrinter::new(std::io::stderr())));
+        builder = builder.sink(Arc::new(super::verbose_printer(&settings)));
     }
     let rlm = builder.build()?;
 

@@ -1,12 +1,14 @@
 //! The verbose printer: each event as one readable line, as it happens.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::{Budget, Event, RunEvent, RunSink};
 use crate::driver::RunStatus;
 use crate::escape;
-use crate::llm::cost_text;
+use crate::llm::{cost_text, PriceTable};
 
 /// Characters of code, output, prompts and answers a line shows.
 const CODE_CHARS: usize = 100;
@@ -32,14 +34,120 @@ const TEXT_CHARS: usize = 80;
 /// ```
 pub struct VerbosePrinter<W: Write + Send> {
     out: Mutex<W>,
+    colour: bool,
+    label: Option<String>,
+    prices: Option<PriceTable>,
+    /// Sub-calls of the cells still running, by top run, run and cell.
+    cells: Mutex<HashMap<(u64, String, usize), CellCalls>>,
+}
+
+/// What a cell's sub-calls added up to, for its closing line.
+#[derive(Default)]
+struct CellCalls {
+    calls: usize,
+    failed: usize,
+    latency: Duration,
+    /// `None` once a call's model has no known price.
+    cost: Option<f64>,
 }
 
 impl<W: Write + Send> VerbosePrinter<W> {
-    /// A printer writing to `out`.
+    /// A printer writing to `out`, in plain text.
     pub fn new(out: W) -> Self {
         VerbosePrinter {
             out: Mutex::new(out),
+            colour: false,
+            label: None,
+            prices: None,
+            cells: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Colours the lines with ANSI escapes (for a terminal; the CLI turns
+    /// it on when standard error is one and `NO_COLOR` is not set).
+    pub fn colour(mut self, on: bool) -> Self {
+        self.colour = on;
+        self
+    }
+
+    /// Starts every line with `label` (`rlm batch -v` labels each task's
+    /// lines with its id).
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Prices the sub-calls, so each cell's line says what its calls cost.
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.prices = Some(prices);
+        self
+    }
+
+    /// Adds a sub-call to its cell's count, or takes the count of a cell
+    /// that ended, as text for its line.
+    fn tally(&self, e: &RunEvent<'_>) -> Option<String> {
+        let mut cells = self.cells.lock().ok()?;
+        match &e.event {
+            Event::SubCallEnd(r) => {
+                let key = (e.top, e.run.to_string(), r.tag.cell.unwrap_or(0));
+                let c = cells.entry(key).or_insert_with(|| CellCalls {
+                    cost: Some(0.0),
+                    ..CellCalls::default()
+                });
+                c.calls += 1;
+                c.latency += r.latency;
+                let cost = match r.result {
+                    Ok(_) if r.cached => Some(0.0),
+                    Ok(done) => self
+                        .prices
+                        .as_ref()
+                        .and_then(|p| p.lookup(&r.model.name))
+                        .map(|p| p.charge(&done.tokens())),
+                    Err(_) => {
+                        c.failed += 1;
+                        Some(0.0)
+                    }
+                };
+                c.cost = c.cost.zip(cost).map(|(a, b)| a + b);
+                None
+            }
+            Event::CellEnd { number, .. } => {
+                let c = cells.remove(&(e.top, e.run.to_string(), *number))?;
+                let failed = match c.failed {
+                    0 => String::new(),
+                    n => format!(", {n} failed"),
+                };
+                let cost = match (&self.prices, c.cost) {
+                    (None, _) => String::new(),
+                    (Some(_), cost) => format!(", {}", cost_text(cost)),
+                };
+                Some(format!(
+                    "; {} sub-call(s){failed}, {:.2}s of calls{cost}",
+                    c.calls,
+                    c.latency.as_secs_f64()
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The ANSI colour of an event's line, if it has one.
+    fn paint(&self, event: &Event<'_>) -> Option<&'static str> {
+        if !self.colour {
+            return None;
+        }
+        Some(match event {
+            Event::RunStart(_) | Event::ChildStart(_) | Event::RunEnd(_) => "1;34",
+            Event::RootResponse { .. } => "1",
+            Event::CellStart(_) => "35",
+            Event::CellEnd { outcome, .. } if outcome.error.is_some() => "31",
+            Event::CellEnd { .. } => "35",
+            Event::SubCallStart { .. } | Event::SubCallEnd(_) => "36",
+            Event::Budget(_) => "33",
+            Event::Final(_) => "32",
+            Event::ChildEnd(_) => "34",
+            _ => return None,
+        })
     }
 
     /// The writer, once the runs are over (to read what a test printed).
@@ -53,14 +161,29 @@ impl<W: Write + Send> VerbosePrinter<W> {
 
 impl<W: Write + Send> RunSink for VerbosePrinter<W> {
     fn event(&self, e: &RunEvent<'_>) {
-        let Some(text) = describe(&e.event) else {
+        let calls = self.tally(e);
+        let Some(mut text) = describe(&e.event) else {
             return;
         };
+        if let Some(calls) = calls {
+            text.push_str(&calls);
+        }
         let id = match e.top {
             1 => e.run.to_string(),
             top => format!("{top}:{}", e.run),
         };
-        let line = format!("{}[{id}] {text}\n", "  ".repeat(e.depth));
+        let label = self
+            .label
+            .as_deref()
+            .map(|l| format!("{} ", escape::line(l)))
+            .unwrap_or_default();
+        let line = match self.paint(&e.event) {
+            Some(code) => format!(
+                "{label}{}\x1b[2m[{id}]\x1b[0m \x1b[{code}m{text}\x1b[0m\n",
+                "  ".repeat(e.depth)
+            ),
+            None => format!("{label}{}[{id}] {text}\n", "  ".repeat(e.depth)),
+        };
         if let Ok(mut out) = self.out.lock() {
             // A reader that went away costs the display, not the run.
             let _ = out.write_all(line.as_bytes()).and_then(|_| out.flush());

@@ -1,0 +1,81 @@
+//! `-v` through the binary: each cell's line sums its sub-calls, batch
+//! lines carry their task's id, and piped output has no colour.
+
+mod common;
+mod view_support;
+
+use rlm::testing::{MockServer, Reply};
+
+#[test]
+fn a_recursive_run_prints_each_cells_sub_calls_with_their_cost_indented_by_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = view_support::server();
+    std::fs::write(dir.path().join("c.txt"), "alpha beta\ngamma\n").unwrap();
+    let (code, _, err) = common::output(
+        common::rlm(dir.path())
+            .args(["run", "-v", "--max-depth", "3", "--context", "c.txt"])
+            .args(["--query", "QTOP what?"])
+            .args(common::loopback_models(&server))
+            .env("OPENAI_API_KEY", "sk-test-never-printed"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains('\x1b'), "no colour when piped: {err}");
+    assert!(!err.contains("sk-test-never-printed"));
+    // The grandchild's cell made the one sub-call: priced gpt-5-mini.
+    let cell = err
+        .lines()
+        .find(|l| l.starts_with("    [0.1.1] turn 1 cell 1/1 done"))
+        .unwrap_or_else(|| panic!("no indented grandchild cell line:\n{err}"));
+    assert!(cell.contains("; 1 sub-call(s), "), "{cell}");
+    assert!(cell.contains(", $0.0000"), "{cell}");
+    let top = err
+        .lines()
+        .find(|l| l.starts_with("[0] turn 1 cell 1/1 done"))
+        .unwrap();
+    assert!(
+        top.contains("; 0 sub-call(s)") || !top.contains("sub-call"),
+        "{top}"
+    );
+}
+
+#[test]
+fn batch_verbose_lines_start_with_their_task_id() {
+    let server = MockServer::start(|req| {
+        if req.is_root_turn() {
+            Reply::openai_text(
+                "```rhai\nsubmit(llm_query(`lines: ${context.line_count()}`));\n```",
+                100,
+                20,
+            )
+        } else {
+            Reply::openai_text("two", 10, 2)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut tasks = String::new();
+    for id in ["first", "second"] {
+        tasks.push_str(
+            &serde_json::json!({"id": id, "query": "Lines?", "context_text": "a\nb\n"}).to_string(),
+        );
+        tasks.push('\n');
+    }
+    std::fs::write(dir.path().join("tasks.jsonl"), tasks).unwrap();
+    let (code, _, err) = common::output(
+        common::rlm(dir.path())
+            .args(["batch", "tasks.jsonl", "--out", "out.jsonl", "-v"])
+            .args(common::loopback_models(&server)),
+    );
+    assert_eq!(code, 0, "{err}");
+    for id in ["first", "second"] {
+        let cell = err
+            .lines()
+            .find(|l| l.starts_with(&format!("{id}: [0] turn 1 cell 1/1 done")))
+            .unwrap_or_else(|| panic!("no cell line of {id}:\n{err}"));
+        assert!(cell.contains("; 1 sub-call(s), "), "{cell}");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("{id}: [0] run end: submitted"))),
+            "{err}"
+        );
+    }
+}
