@@ -79,3 +79,40 @@ fn batch_verbose_lines_start_with_their_task_id() {
         );
     }
 }
+
+#[test]
+fn exec_verbose_prints_the_scripts_sub_calls_and_their_sum() {
+    let server = MockServer::start(|_| Reply::openai_text("fine", 10, 2));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.txt"), "a\nb\n").unwrap();
+    std::fs::write(
+        dir.path().join("s.rhai"),
+        "let xs = llm_batch([\"one\", \"two\"]);\nprint(xs.len());",
+    )
+    .unwrap();
+    let (code, out, err) = common::output(
+        common::rlm(dir.path())
+            .args(["exec", "s.rhai", "-v", "--context", "c.txt"])
+            .args([
+                "--sub-model",
+                "gpt-5-mini",
+                "--base-url",
+                &server.openai_url(),
+            ]),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "2");
+    assert_eq!(
+        err.matches("[exec] sub-call to gpt-5-mini done").count(),
+        2,
+        "{err}"
+    );
+    let cell = err
+        .lines()
+        .find(|l| l.starts_with("[exec] turn 1 cell 1/1 done"))
+        .unwrap_or_else(|| panic!("no cell line:\n{err}"));
+    assert!(
+        cell.contains("; 2 sub-call(s), ") && cell.contains(", $0."),
+        "{cell}"
+    );
+}

@@ -285,6 +285,9 @@ pub(crate) struct ExecArgs {
     /// Memory one script session may hold, all its values together: e.g. 512M, 4G [default: 1G]
     #[arg(long, value_parser = values::memory_bytes)]
     max_memory: Option<usize>,
+    /// Print the script's sub-calls on standard error as they happen, and the cell's output and sub-call totals when it ends.
+    #[arg(long, short = 'v')]
+    verbose: bool,
     #[command(flatten)]
     load: LoadArgs,
     #[command(flatten)]
@@ -484,6 +487,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 timeout,
                 max_operations,
                 max_memory,
+                verbose,
                 load,
                 models,
             } = *args;
@@ -494,6 +498,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 timeout,
                 max_operations,
                 max_memory,
+                verbose,
             };
             exec(&script, &context, opts, &load, &models)
         }
@@ -530,6 +535,42 @@ struct ExecOptions {
     timeout: f64,
     max_operations: Option<u64>,
     max_memory: Option<usize>,
+    verbose: bool,
+}
+
+/// `rlm exec -v`: the script's sub-calls, seen by the client, as the
+/// events of a one-cell run named `exec`, printed as `rlm run -v` does.
+struct ExecEvents(rlm::events::VerbosePrinter<std::io::Stderr>);
+
+impl ExecEvents {
+    fn emit(&self, event: rlm::events::Event<'_>) {
+        use rlm::events::RunSink as _;
+        self.0.event(&rlm::events::RunEvent {
+            top: 1,
+            run: "exec",
+            depth: 0,
+            event,
+        });
+    }
+}
+
+impl rlm::llm::CallObserver for ExecEvents {
+    fn on_start(
+        &self,
+        model: &ModelSpec,
+        request: &rlm::llm::ChatRequest,
+        tag: &rlm::llm::CallTag,
+    ) {
+        self.emit(rlm::events::Event::SubCallStart {
+            model,
+            request,
+            tag,
+        });
+    }
+
+    fn on_call(&self, record: &rlm::llm::CallRecord<'_>) {
+        self.emit(rlm::events::Event::SubCallEnd(record));
+    }
 }
 
 fn exec(
@@ -545,6 +586,7 @@ fn exec(
         timeout,
         max_operations,
         max_memory,
+        verbose,
     } = opts;
     let settings = model_args.settings()?;
     anyhow::ensure!(
@@ -604,8 +646,28 @@ fn exec(
             scope: None,
         });
     }
+    let printer = verbose.then(|| Arc::new(ExecEvents(verbose_printer(&settings))));
+    if let (Some(p), Some(m)) = (&printer, &models) {
+        m.client.observe(p.clone());
+    }
+    let cell = rlm::events::Cell {
+        iteration: 1,
+        index: 1,
+        count: 1,
+        code: &code,
+    };
+    if let Some(p) = &printer {
+        p.emit(rlm::events::Event::CellStart(cell));
+    }
     let mut session = builder.build(&ctx);
     let outcome = session.run_cell(&code);
+    if let Some(p) = &printer {
+        p.emit(rlm::events::Event::CellEnd {
+            cell,
+            number: 1,
+            outcome: &outcome,
+        });
+    }
     let ledger = models.as_ref().map(|m| m.client.ledger().clone());
     let run_s = outcome.duration.as_secs_f64();
     match format {

@@ -112,7 +112,10 @@ impl<W: Write + Send> VerbosePrinter<W> {
                 None
             }
             Event::CellEnd { number, .. } => {
-                let c = cells.remove(&(e.top, e.run.to_string(), *number))?;
+                // A cell run outside a session's count (`rlm exec`) tags its calls with no cell.
+                let c = cells
+                    .remove(&(e.top, e.run.to_string(), *number))
+                    .or_else(|| cells.remove(&(e.top, e.run.to_string(), 0)))?;
                 let failed = match c.failed {
                     0 => String::new(),
                     n => format!(", {n} failed"),
