@@ -23,7 +23,9 @@ use serde_json::{json, Value};
 use crate::driver::RunResult;
 use crate::dsl::CellOutcome;
 use crate::events::{Cell, Event, RunEvent, RunSink, RunStart};
-use crate::llm::{CallObserver, CallRecord, CallTag, ChatRequest, Completion, ModelSpec};
+use crate::llm::{
+    CallObserver, CallRecord, CallTag, ChatRequest, Completion, ModelSpec, PriceTable,
+};
 
 /// Characters of a prompt kept in a sub-call event's preview.
 const PREVIEW_CHARS: usize = 300;
@@ -38,6 +40,10 @@ pub struct TraceWriter {
     started: Instant,
     file: Mutex<Option<File>>,
     error: Mutex<Option<String>>,
+    /// Prices for each call's `cost_usd`; without them it is null.
+    prices: Option<PriceTable>,
+    /// The root model of each run, by top run and run id, to price its turns.
+    root_models: Mutex<HashMap<(u64, String), String>>,
 }
 
 impl TraceWriter {
@@ -49,7 +55,45 @@ impl TraceWriter {
             started: Instant::now(),
             file: Mutex::new(Some(file)),
             error: Mutex::new(None),
+            prices: None,
+            root_models: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Prices each root response and sub-call (`cost_usd`) with `prices`.
+    pub fn with_prices(mut self, prices: PriceTable) -> TraceWriter {
+        self.prices = Some(prices);
+        self
+    }
+
+    /// What a call of `model` that used `c` cost, if its price is known.
+    fn cost(&self, model: &str, c: &Completion) -> Option<f64> {
+        let price = self.prices.as_ref()?.lookup(model)?;
+        Some(price.charge(&c.tokens()))
+    }
+
+    /// The `cost_usd` of an event, for the events that carry one.
+    fn event_cost(&self, e: &RunEvent<'_>) -> Option<Option<f64>> {
+        let key = (e.top, e.run.to_string());
+        match &e.event {
+            Event::RunStart(s) | Event::ChildStart(s) => {
+                if let Ok(mut m) = self.root_models.lock() {
+                    m.insert(key, s.config.model.name.clone());
+                }
+                None
+            }
+            Event::RootResponse { completion, .. } => {
+                let model = self.root_models.lock().ok()?.get(&key).cloned();
+                Some(model.and_then(|m| self.cost(&m, completion)))
+            }
+            // A cached answer or a failed call spent nothing.
+            Event::SubCallEnd(r) => Some(match r.result {
+                Ok(_) if r.cached => Some(0.0),
+                Ok(c) => self.cost(&r.model.name, c),
+                Err(_) => Some(0.0),
+            }),
+            _ => None,
+        }
     }
 
     /// Appends one line, an [`event_json`].
@@ -76,7 +120,11 @@ impl TraceWriter {
 
 impl RunSink for TraceWriter {
     fn event(&self, e: &RunEvent<'_>) {
-        if let Some(line) = event_json(e, self.started) {
+        let cost = self.event_cost(e);
+        if let Some(mut line) = event_json(e, self.started) {
+            if let (Some(cost), Some(obj)) = (cost, line.as_object_mut()) {
+                obj.insert("cost_usd".into(), cost.into());
+            }
             self.write_line(line);
         }
     }

@@ -199,3 +199,21 @@ fn a_batch_trace_directory_gets_an_index_of_its_tasks_each_linking_to_its_run() 
         assert!(!embedded(&html).is_empty());
     }
 }
+
+#[test]
+fn the_costs_of_a_runs_calls_add_up_to_its_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = view_support::server();
+    let trace = view_support::record(dir.path(), &server);
+    let events = common::jsonl(&trace);
+    let calls: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "root_response" || e["event"] == "sub_call")
+        .collect();
+    assert_eq!(calls.len(), 4, "three root turns and a sub-call");
+    let sum: f64 = calls.iter().map(|e| e["cost_usd"].as_f64().unwrap()).sum();
+    let total = events.iter().find(|e| e["event"] == "final").unwrap()["cost_usd"]
+        .as_f64()
+        .unwrap();
+    assert!(sum > 0.0 && (sum - total).abs() < 1e-12, "{sum} vs {total}");
+}

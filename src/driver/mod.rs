@@ -509,10 +509,12 @@ impl RlmBuilder {
         }
         let mut sinks = Sinks::default();
         if let Some(path) = &self.trace {
-            let writer = TraceWriter::create(path).map_err(|cause| BuildError::Trace {
-                path: path.display().to_string(),
-                cause,
-            })?;
+            let writer = TraceWriter::create(path)
+                .map_err(|cause| BuildError::Trace {
+                    path: path.display().to_string(),
+                    cause,
+                })?
+                .with_prices(client.ledger().prices().clone());
             sinks.push(Arc::new(writer));
         }
         sinks.extend(self.sinks);

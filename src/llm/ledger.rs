@@ -335,6 +335,11 @@ impl Ledger {
         }
     }
 
+    /// The prices this ledger charges by.
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
+    }
+
     /// The budgets this ledger enforces.
     pub fn budgets(&self) -> &Budgets {
         &self.budgets

@@ -73,19 +73,22 @@
 
   // Totals of a node and everything under it.
   function totalsOfRun(r) {
-    const t = { in: 0, out: 0, subs: 0, cells: 0, turns: r.turns.length };
-    r.turns.forEach((turn) => { t.in += num(turn.e.input_tokens); t.out += num(turn.e.output_tokens); turn.cells.forEach((c) => add(t, totalsOfCell(c))); });
-    r.loose.forEach((s) => { t.subs++; t.in += num(s.e.input_tokens); t.out += num(s.e.output_tokens); });
+    const t = { in: 0, out: 0, subs: 0, cells: 0, turns: r.turns.length, cost: 0 };
+    r.turns.forEach((turn) => { t.in += num(turn.e.input_tokens); t.out += num(turn.e.output_tokens); t.cost = addCost(t.cost, turn.e.cost_usd); turn.cells.forEach((c) => add(t, totalsOfCell(c))); });
+    r.loose.forEach((s) => { t.subs++; t.in += num(s.e.input_tokens); t.out += num(s.e.output_tokens); t.cost = addCost(t.cost, s.e.cost_usd); });
     r.children.forEach((ch) => add(t, totalsOfRun(ch)));
     return t;
   }
   function totalsOfCell(c) {
-    const t = { in: 0, out: 0, subs: c.subs.length, cells: 1, turns: 0 };
-    c.subs.forEach((s) => { t.in += num(s.e.input_tokens); t.out += num(s.e.output_tokens); });
+    const t = { in: 0, out: 0, subs: c.subs.length, cells: 1, turns: 0, cost: 0 };
+    c.subs.forEach((s) => { t.in += num(s.e.input_tokens); t.out += num(s.e.output_tokens); t.cost = addCost(t.cost, s.e.cost_usd); });
     c.children.forEach((ch) => add(t, totalsOfRun(ch)));
     return t;
   }
-  function add(a, b) { a.in += b.in; a.out += b.out; a.subs += b.subs; a.cells += b.cells; a.turns += b.turns; }
+  function add(a, b) { a.in += b.in; a.out += b.out; a.subs += b.subs; a.cells += b.cells; a.turns += b.turns; a.cost = addCost(a.cost, b.cost); }
+  // Costs sum while every part is known: null is unknown, undefined (a trace
+  // written before events carried cost_usd) is not shown at all.
+  function addCost(a, b) { return a === undefined || b === undefined ? undefined : a === null || b === null ? null : a + b; }
 
   // ---- a small Rhai highlighter ---------------------------------------------
   const KW = new Set("let const fn if else while loop for in return break continue true false switch do until throw try catch import export as private this".split(" "));
@@ -153,6 +156,7 @@
     const wall = r.final ? r.final.wall_s : r.end ? r.end.wall_s : null;
     if (wall !== null && wall !== undefined) stats.push(secs(wall));
     if (r.final) stats.push(money(r.final.cost_usd));
+    else if (t.cost !== undefined) stats.push(money(t.cost));
     const n = node(r.key, "run " + r.id, "run", oneLine(s.query || "", 140), stats.join(" · ") + " · " + status, (b) => {
       if (s.config) labelled(b, "config", el("div", "stats", s.config.model + " (sub-calls: " + s.config.sub_model + "), depth limit " + s.config.max_depth + ", context " + num(s.context && s.context.bytes).toLocaleString() + " bytes"));
       if (s.query) labelled(b, "query", paged(s.query));
@@ -170,7 +174,9 @@
   function turnNode(turn) {
     const e = turn.e;
     const tk = num(e.input_tokens) + num(e.output_tokens);
-    return node(turn.key, "turn " + e.iteration, "turn", oneLine(e.text, 140), [turn.cells.length + " cells", toks(tk), secs(e.latency_s)].join(" · "), (b) => {
+    const stats = [turn.cells.length + " cells", toks(tk), secs(e.latency_s)];
+    if (e.cost_usd !== undefined) stats.push(money(e.cost_usd) + " for the turn");
+    return node(turn.key, "turn " + e.iteration, "turn", oneLine(e.text, 140), stats.join(" · "), (b) => {
       labelled(b, "root reply", paged(e.text || ""));
       turn.cells.forEach((c) => b.appendChild(cellNode(c)));
     });
@@ -180,6 +186,7 @@
     const e = c.e;
     const t = totalsOfCell(c);
     const stats = [secs(e.duration_s), t.subs + " sub-calls", toks(t.in + t.out)];
+    if (t.cost !== undefined) stats.push(money(t.cost));
     if (c.children.length) stats.push(c.children.length + " child runs");
     const n = node(c.key, "cell " + e.cell, "cell", oneLine(e.code, 120), stats.join(" · "), (b) => {
       labelled(b, "code", highlight(e.code || ""));
@@ -196,6 +203,7 @@
   function subNode(s, note) {
     const e = s.e;
     const stats = [e.model, toks(num(e.input_tokens) + num(e.output_tokens)), secs(e.latency_s)];
+    if (e.cost_usd !== undefined) stats.push(money(e.cost_usd));
     if (e.retries) stats.push(e.retries + " retries");
     if (e.cached) stats.push("cached");
     if (note) stats.push(note);
