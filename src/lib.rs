@@ -88,7 +88,8 @@
 //! a terminal: the JSONL trace ([`trace::TraceWriter`], which
 //! [`driver::RlmBuilder::trace`] adds), the progress line of `rlm run` and
 //! its `--verbose` printer ([`events::VerbosePrinter`]) are sinks, and a
-//! live viewer or a metrics counter is one more. Events borrow from the
+//! live viewer or a metrics counter is one more ([`view`] turns a written
+//! trace into an HTML page). Events borrow from the
 //! run, so a sink copies only what it keeps. Here a sink counts cells and
 //! collects sub-call latencies while a loopback server plays the models:
 //!

@@ -174,7 +174,7 @@
   function turnNode(turn) {
     const e = turn.e;
     const tk = num(e.input_tokens) + num(e.output_tokens);
-    const stats = [turn.cells.length + " cells", toks(tk), secs(e.latency_s)];
+    const stats = [turn.cells.length + (turn.cells.length === 1 ? " cell" : " cells"), toks(tk), secs(e.latency_s)];
     if (e.cost_usd !== undefined) stats.push(money(e.cost_usd) + " for the turn");
     return node(turn.key, "turn " + e.iteration, "turn", oneLine(e.text, 140), stats.join(" · "), (b) => {
       labelled(b, "root reply", paged(e.text || ""));
@@ -190,7 +190,7 @@
     if (c.children.length) stats.push(c.children.length + " child runs");
     const n = node(c.key, "cell " + e.cell, "cell", oneLine(e.code, 120), stats.join(" · "), (b) => {
       labelled(b, "code", highlight(e.code || ""));
-      const out = paged(e.output || "", "output");
+      const out = paged(e.output || "(nothing printed)", "output");
       labelled(b, "output" + (e.truncated ? " (truncated as the model saw it)" : ""), out);
       if (e.error) labelled(b, "error", paged(e.error, "error"));
       if (e.submitted !== null && e.submitted !== undefined) labelled(b, "submitted", paged(show(e.submitted)));
