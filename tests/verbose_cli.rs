@@ -116,3 +116,51 @@ fn exec_verbose_prints_the_scripts_sub_calls_and_their_sum() {
         "{cell}"
     );
 }
+
+#[test]
+fn eval_verbose_labels_each_tasks_lines_and_its_trace_directory_has_a_page_per_task() {
+    let server = MockServer::start(|req| {
+        if req
+            .system()
+            .unwrap_or_default()
+            .contains("Recursive Language Model")
+        {
+            Reply::openai_text(
+                "```rhai\nlet m = context.matches(`special magic numbers for [a-z-]+ is: ([0-9]{7})`, 1);\nsubmit(m[0].groups[0]);\n```",
+                500,
+                40,
+            )
+        } else {
+            Reply::openai_text("I don't know", 10, 3)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = common::output(
+        common::rlm(dir.path())
+            .args(["eval", "niah", "--n", "2", "--lengths", "8k", "--seed", "7"])
+            .args(["--pool", "builtin", "-v", "--trace-dir", "traces"])
+            .args(common::loopback_models(&server)),
+    );
+    assert!(code == 0 || code == 3, "{err}");
+    let cells: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(": [0] turn 1 cell 1/1 done"))
+        .collect();
+    assert_eq!(
+        cells.len(),
+        2,
+        "one cell line per task, each labelled:\n{err}"
+    );
+    let (code, _, err) = common::output(common::rlm(dir.path()).args(["view", "traces"]));
+    assert_eq!(code, 0, "{err}");
+    let index = std::fs::read_to_string(dir.path().join("traces/index.html")).unwrap();
+    let pages = std::fs::read_dir(dir.path().join("traces"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".html") && name != "index.html"
+        })
+        .count();
+    assert_eq!(pages, 2, "{index}");
+}
