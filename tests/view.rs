@@ -217,3 +217,69 @@ fn the_costs_of_a_runs_calls_add_up_to_its_total() {
         .unwrap();
     assert!(sum > 0.0 && (sum - total).abs() < 1e-12, "{sum} vs {total}");
 }
+
+/// Sends `request` to the server and returns its whole response.
+fn ask(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // A server that refuses a long request may close before reading it all.
+    let _ = s.write_all(request.as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn serve_answers_only_gets_of_its_own_paths_for_its_own_host_and_returns_new_whole_lines() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    std::fs::write(
+        &trace,
+        "{\"event\":\"run_start\",\"run\":\"0\",\"depth\":0,\"t\":0}\n{\"event\":\"root_resp",
+    )
+    .unwrap();
+    let mut child = common::rlm(dir.path())
+        .args(["view", "--serve", "t.jsonl"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let host = format!("Host: 127.0.0.1:{port}\r\n");
+    let page = ask(port, &format!("GET / HTTP/1.1\r\n{host}\r\n"));
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("id=\"rlm-trace\""),
+        "{page}"
+    );
+    let events = ask(port, &format!("GET /events?from=0 HTTP/1.1\r\n{host}\r\n"));
+    let body: serde_json::Value =
+        serde_json::from_str(events.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    // The torn line is not served until it is whole.
+    assert_eq!(body["events"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["next"], 48);
+    let post = ask(port, &format!("POST / HTTP/1.1\r\n{host}\r\n"));
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    let foreign = ask(
+        port,
+        &format!("GET / HTTP/1.1\r\nHost: rebound.example:{port}\r\n\r\n"),
+    );
+    assert!(foreign.starts_with("HTTP/1.1 403"), "{foreign}");
+    let other = ask(port, &format!("GET /../t.jsonl HTTP/1.1\r\n{host}\r\n"));
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+    let huge = ask(
+        port,
+        &format!("GET / HTTP/1.1\r\n{host}X: {}\r\n\r\n", "a".repeat(20_000)),
+    );
+    assert!(huge.starts_with("HTTP/1.1 400"), "{huge}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
