@@ -193,6 +193,7 @@ pub mod events;
 pub mod fuzzing;
 pub mod llm;
 pub mod preflight;
+pub mod schema;
 pub mod stats;
 pub mod testing;
 pub mod trace;

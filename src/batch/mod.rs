@@ -437,6 +437,9 @@ impl BatchRunner {
         if let Some(n) = task.max_depth {
             config.max_depth = n.max(1);
         }
+        if let Some(schema) = &task.schema {
+            config.answer_schema = Some(schema.clone());
+        }
         if let Some(t) = task.timeout_s {
             // Checked by `run_task`; out of range it would overflow the clock.
             match crate::config::seconds(t) {

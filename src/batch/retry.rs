@@ -10,6 +10,7 @@ pub const RETRYABLE: &[&str] = &[
     "max_calls",
     "timeout",
     "max_iterations",
+    "invalid_answer",
 ];
 
 /// The statuses whose tasks run again. Interrupted tasks always do:

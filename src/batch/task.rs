@@ -1,9 +1,12 @@
 //! Task files: one JSON object per line.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
+
+use crate::schema::AnswerSchema;
 
 /// One question to answer.
 #[derive(Debug, Clone)]
@@ -20,6 +23,10 @@ pub struct Task {
     pub max_llm_calls: Option<u64>,
     pub max_tokens: Option<u64>,
     pub max_cost_usd: Option<f64>,
+    /// The schema this task's answer must match (a task line's `schema`:
+    /// a JSON Schema object, or the path of a schema file), replacing the
+    /// batch's `--schema`.
+    pub schema: Option<Arc<AnswerSchema>>,
     /// Why the task cannot run as written, found when it was read: a field
     /// out of its range, named in the message. The batch records such a
     /// task as `failed` without running it, so one bad value costs one
@@ -51,6 +58,7 @@ impl Task {
             max_llm_calls: None,
             max_tokens: None,
             max_cost_usd: None,
+            schema: None,
             invalid: None,
         }
     }
@@ -112,6 +120,8 @@ struct RawTask {
     max_llm_calls: Option<serde_json::Number>,
     max_tokens: Option<serde_json::Number>,
     max_cost_usd: Option<serde_json::Number>,
+    #[serde(default)]
+    schema: Option<serde_json::Value>,
 }
 
 /// A JSON number as a count: a whole number, 0 or more.
@@ -158,12 +168,13 @@ pub fn parse_tasks(text: &str) -> (Vec<Task>, Vec<BadLine>) {
     let mut tasks = Vec::new();
     let mut bad = Vec::new();
     let mut seen = HashSet::new();
+    let mut schemas = SchemaFiles::default();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         if line.trim().is_empty() {
             continue;
         }
-        match parse_line(line) {
+        match parse_line(line, &mut schemas) {
             Ok(task) if !seen.insert(task.id.clone()) => bad.push(BadLine {
                 line: line_no,
                 message: format!(
@@ -181,7 +192,31 @@ pub fn parse_tasks(text: &str) -> (Vec<Task>, Vec<BadLine>) {
     (tasks, bad)
 }
 
-fn parse_line(line: &str) -> Result<Task, String> {
+/// Schema files compiled once however many tasks name them.
+#[derive(Default)]
+struct SchemaFiles(HashMap<String, Result<Arc<AnswerSchema>, String>>);
+
+impl SchemaFiles {
+    /// A task line's `schema`: an inline schema, or the path of a file
+    /// (read against the current directory, as `context` paths are). A
+    /// schema that cannot be used makes the task invalid, by its message.
+    fn resolve(&mut self, schema: serde_json::Value) -> Result<Arc<AnswerSchema>, String> {
+        let compiled = |r: Result<AnswerSchema, crate::schema::SchemaError>| {
+            r.map(Arc::new)
+                .map_err(|e| format!("invalid task: `schema`: {e}"))
+        };
+        match schema {
+            serde_json::Value::String(path) => self
+                .0
+                .entry(path)
+                .or_insert_with_key(|path| compiled(AnswerSchema::from_file(Path::new(path))))
+                .clone(),
+            inline => compiled(AnswerSchema::from_json(inline)),
+        }
+    }
+}
+
+fn parse_line(line: &str, schemas: &mut SchemaFiles) -> Result<Task, String> {
     let mut raw: RawTask = serde_json::from_str(line).map_err(|e| format!("not a task: {e}"))?;
     let id = match std::mem::take(&mut raw.id) {
         serde_json::Value::String(s) if !s.is_empty() => s,
@@ -216,6 +251,12 @@ fn parse_line(line: &str) -> Result<Task, String> {
         ..Task::new(id, std::mem::take(&mut raw.query), context)
     };
     task.invalid = set_counts(&mut task, &raw).err().map(|e| e.to_string());
+    if let Some(schema) = raw.schema.take() {
+        match schemas.resolve(schema) {
+            Ok(schema) => task.schema = Some(schema),
+            Err(e) => task.invalid = task.invalid.or(Some(e)),
+        }
+    }
     Ok(task)
 }
 

@@ -17,7 +17,7 @@ use rlm::driver::RunConfig;
 use rlm::dsl::Limits;
 use rlm::llm::{cost_text, ModelSpec};
 
-use super::{LoadArgs, ModelArgs};
+use super::{LoadArgs, ModelArgs, SchemaArgs};
 
 /// Options of `rlm batch`.
 #[derive(clap::Args)]
@@ -33,7 +33,7 @@ pub(crate) struct BatchArgs {
     /// Run only shard i of n (0-based), e.g. --shard 2/8.
     #[arg(long)]
     pub(crate) shard: Option<String>,
-    /// Also run again tasks whose latest result has one of these statuses: failed, max_cost, max_tokens, max_calls, timeout, max_iterations (comma-separated). Interrupted tasks always run again.
+    /// Also run again tasks whose latest result has one of these statuses: failed, max_cost, max_tokens, max_calls, timeout, max_iterations, invalid_answer (comma-separated). Interrupted tasks always run again.
     #[arg(long, value_name = "STATUS,...", value_parser = Retry::parse)]
     pub(crate) retry: Option<Retry>,
     /// The same as --retry failed.
@@ -65,6 +65,8 @@ pub(crate) struct BatchArgs {
     #[arg(long, short = 'v')]
     pub(crate) verbose: bool,
     #[command(flatten)]
+    pub(crate) schema: SchemaArgs,
+    #[command(flatten)]
     pub(crate) load: LoadArgs,
     #[command(flatten)]
     pub(crate) models: ModelArgs,
@@ -86,6 +88,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         .map(parse_shard)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    let answer_schema = args.schema.load()?;
     let (tasks, bad) = read_tasks(&args.tasks)
         .with_context(|| format!("reading tasks {}", args.tasks.display()))?;
     for b in &bad {
@@ -125,6 +128,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             ..Limits::default()
         },
         sub_context_tokens: settings.sub_context_tokens,
+        answer_schema,
+        max_invalid_answers: args.schema.max_invalid_answers,
         ..RunConfig::default()
     };
     let runner = BatchRunner::new(

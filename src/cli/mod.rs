@@ -383,9 +383,39 @@ pub(crate) struct RunArgs {
     #[arg(long, short = 'v')]
     verbose: bool,
     #[command(flatten)]
+    schema: SchemaArgs,
+    #[command(flatten)]
     load: LoadArgs,
     #[command(flatten)]
     models: ModelArgs,
+}
+
+/// The answer's JSON Schema, for `rlm run` and `rlm batch`.
+#[derive(clap::Args)]
+pub(crate) struct SchemaArgs {
+    /// A JSON Schema file the answer must match: shown to the model and checked on every submit (in a batch, a task's own "schema" replaces it).
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+    /// Submits the schema refuses before the run ends with status invalid_answer (exit 8), keeping the last value.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = rlm::driver::DEFAULT_MAX_INVALID_ANSWERS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000),
+    )]
+    pub(crate) max_invalid_answers: usize,
+}
+
+impl SchemaArgs {
+    /// The compiled schema, if one was given: read before the context
+    /// loads, so a bad schema costs nothing.
+    pub(crate) fn load(&self) -> anyhow::Result<Option<Arc<rlm::schema::AnswerSchema>>> {
+        let Some(path) = &self.schema else {
+            return Ok(None);
+        };
+        let schema = rlm::schema::AnswerSchema::from_file(path)?;
+        Ok(Some(Arc::new(schema)))
+    }
 }
 
 /// Parses the command line and runs it.

@@ -56,6 +56,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    let answer_schema = args.schema.load()?;
     let ctx = args.load.builder_within(timeout).open(&args.context)?;
     super::note_skipped(&ctx);
 
@@ -76,6 +77,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         sub_context_tokens: settings.sub_context_tokens,
         root_max_tokens: args.root_max_tokens,
         system_template,
+        answer_schema,
+        max_invalid_answers: args.schema.max_invalid_answers,
     };
     let mut builder = Rlm::builder()
         .settings(&settings)

@@ -44,8 +44,12 @@ use crate::llm::{
     Budgets, Ledger, LlmClient, LlmConfig, LlmError, ModelSpec, ModelUsage, PriceTable, Provider,
     UsageTotals,
 };
+use crate::schema::AnswerSchema;
 use crate::trace::{ReplayBook, TraceWriter};
 use crate::Context;
+
+/// Schema-failing submits a run allows before it ends `invalid_answer`.
+pub const DEFAULT_MAX_INVALID_ANSWERS: usize = 3;
 
 pub use fences::{extract_blocks, Blocks};
 pub use prompt::{
@@ -76,12 +80,25 @@ pub enum RunStatus {
     Timeout,
     /// The run was interrupted (Ctrl-C, SIGTERM).
     Interrupted,
+    /// Every value passed to `submit` failed the run's answer schema, as
+    /// many times as the run allows; the answer is the last value tried.
+    InvalidAnswer,
     /// The root model could not be reached or kept failing, or the
     /// context's files changed on disk during the run.
     Failed,
 }
 
 impl RunStatus {
+    /// The status of a run that `budget` stopped.
+    pub fn from_budget(budget: &crate::llm::BudgetExceeded) -> RunStatus {
+        use crate::llm::BudgetExceeded;
+        match budget {
+            BudgetExceeded::Calls(_) => RunStatus::MaxLlmCalls,
+            BudgetExceeded::Tokens { .. } => RunStatus::MaxTokens,
+            BudgetExceeded::Cost { .. } | BudgetExceeded::Unpriced { .. } => RunStatus::MaxCost,
+        }
+    }
+
     /// The process exit code `rlm run` uses for this status.
     ///
     /// | status | code |
@@ -94,19 +111,11 @@ impl RunStatus {
     /// | max_tokens | 5 |
     /// | max_cost | 6 |
     /// | timeout | 7 |
+    /// | invalid_answer | 8 |
     /// | interrupted | 130 |
-    /// The status of a run that `budget` stopped.
-    pub fn from_budget(budget: &crate::llm::BudgetExceeded) -> RunStatus {
-        use crate::llm::BudgetExceeded;
-        match budget {
-            BudgetExceeded::Calls(_) => RunStatus::MaxLlmCalls,
-            BudgetExceeded::Tokens { .. } => RunStatus::MaxTokens,
-            BudgetExceeded::Cost { .. } | BudgetExceeded::Unpriced { .. } => RunStatus::MaxCost,
-        }
-    }
-
     pub fn exit_code(self) -> u8 {
         match self {
+            RunStatus::InvalidAnswer => 8,
             RunStatus::Submitted => 0,
             RunStatus::Failed => 1,
             RunStatus::MaxIterations => 3,
@@ -225,6 +234,11 @@ pub struct RunConfig {
     pub root_max_tokens: Option<u32>,
     /// A system prompt template replacing the built-in one.
     pub system_template: Option<String>,
+    /// The schema a submitted answer must match; shown to the root model
+    /// and checked on every `submit` of the top run.
+    pub answer_schema: Option<Arc<AnswerSchema>>,
+    /// Submits that fail the schema before the run ends `invalid_answer`.
+    pub max_invalid_answers: usize,
 }
 
 impl Default for RunConfig {
@@ -239,6 +253,8 @@ impl Default for RunConfig {
             sub_context_tokens: crate::config::DEFAULT_SUB_CONTEXT_TOKENS,
             root_max_tokens: None,
             system_template: None,
+            answer_schema: None,
+            max_invalid_answers: DEFAULT_MAX_INVALID_ANSWERS,
         }
     }
 }

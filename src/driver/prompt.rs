@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::dsl::{HostFunctions, Limits};
+use crate::schema::AnswerSchema;
 use crate::stats::{estimate_tokens, human_bytes};
 use crate::Text;
 
@@ -28,6 +29,9 @@ pub struct PromptValues<'a> {
     pub max_depth: usize,
     /// The embedder's host functions, listed after the quick reference.
     pub functions: &'a HostFunctions,
+    /// The schema `submit` must match, and how many refusals end the run
+    /// (top run only).
+    pub answer_schema: Option<(&'a AnswerSchema, usize)>,
 }
 
 /// Renders `template`, replacing each `{{name}}` with its value.
@@ -37,7 +41,8 @@ pub fn render(template: &str, v: &PromptValues<'_>) -> String {
     } else {
         format!("This session is at depth {} of {}.", v.depth, v.max_depth)
     };
-    let values: [(&str, String); 9] = [
+    let values: [(&str, String); 10] = [
+        ("answer_schema", answer_schema_rule(v.answer_schema)),
         ("context_summary", context_summary(v.context)),
         ("quick_reference", quick_reference(v.functions)),
         ("max_iterations", v.max_iterations.to_string()),
@@ -56,6 +61,17 @@ pub fn render(template: &str, v: &PromptValues<'_>) -> String {
         out = out.replace(&format!("{{{{{name}}}}}"), &value);
     }
     out
+}
+
+/// The rule a schema adds to "How a turn works", or nothing.
+fn answer_schema_rule(schema: Option<(&AnswerSchema, usize)>) -> String {
+    let Some((schema, tries)) = schema else {
+        return String::new();
+    };
+    format!(
+        "- The answer must be a value (a map, array, number or string, not JSON text) matching this JSON Schema:\n  ```json\n  {}\n  ```\n  `submit` checks it. A value that does not match is refused with each error's path (`$.items[2].name: ...`) and the run goes on so you can fix it; after {tries} refused submits the run ends as failed.\n",
+        schema.compact()
+    )
 }
 
 /// The quick reference, with a section for the host functions if there are any.
@@ -100,4 +116,48 @@ pub fn context_summary(t: &Text) -> String {
         preview
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(schema: Option<(&AnswerSchema, usize)>) -> String {
+        let context = crate::Context::from_string("doc", "alpha\nbeta\n").text();
+        render(
+            SYSTEM_TEMPLATE,
+            &PromptValues {
+                context: &context,
+                limits: &Limits::default(),
+                max_iterations: 30,
+                sub_context_tokens: 100_000,
+                concurrency: 8,
+                depth: 0,
+                max_depth: 2,
+                functions: &HostFunctions::default(),
+                answer_schema: schema,
+            },
+        )
+    }
+
+    #[test]
+    fn every_placeholder_of_the_built_in_prompt_is_filled() {
+        let schema = AnswerSchema::from_json(serde_json::json!({"type": "integer"})).unwrap();
+        for prompt in [rendered(None), rendered(Some((&schema, 3)))] {
+            assert!(!prompt.contains("{{"), "an unfilled placeholder:\n{prompt}");
+        }
+    }
+
+    #[test]
+    fn the_schema_rule_appears_only_with_a_schema() {
+        let schema = AnswerSchema::from_json(serde_json::json!({"type": "integer"})).unwrap();
+        let with = rendered(Some((&schema, 4)));
+        assert!(with.contains("matching this JSON Schema:\n  ```json\n  {\"type\":\"integer\"}\n  ```"), "{with}");
+        assert!(with.contains("after 4 refused submits"), "{with}");
+        let without = rendered(None);
+        assert!(!without.contains("JSON Schema"), "{without}");
+        // The rule sits in "How a turn works", right after submit's own.
+        let submit_rule = without.find("Nothing after `submit` runs.\n").unwrap();
+        assert!(without[submit_rule..].starts_with("Nothing after `submit` runs.\n\n## The context"));
+    }
 }

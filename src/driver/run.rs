@@ -177,9 +177,10 @@ enum Turn {
 enum CellFlow {
     /// Its report for the model; the turn's next cell runs.
     Report(String),
-    /// It submitted from calls a budget refused: the answer is set aside
-    /// for the final turn, and the turn's other cells do not run.
-    SetAside(&'static str),
+    /// Its report for the model, and the turn's other cells do not run:
+    /// it submitted from calls a budget refused (the answer is set aside
+    /// for the final turn), or a value the answer schema refused.
+    Halt(String),
     /// The run's outcome is final.
     Ended,
 }
@@ -201,6 +202,9 @@ struct Loop<'a> {
     hold: Option<Reservation>,
     /// An answer submitted by a cell whose model calls a budget refused.
     set_aside: Option<Submission>,
+    /// Submits the answer schema refused, and the last of them.
+    invalid_answers: usize,
+    last_invalid: Option<Submission>,
     outcome: LoopOutcome,
 }
 
@@ -241,6 +245,8 @@ impl<'a> Loop<'a> {
             nudged_empty: false,
             hold: None,
             set_aside: None,
+            invalid_answers: 0,
+            last_invalid: None,
             outcome: LoopOutcome {
                 status: RunStatus::MaxIterations,
                 iterations: 0,
@@ -467,8 +473,8 @@ impl<'a> Loop<'a> {
             };
             match self.cell(cell, last_turn) {
                 CellFlow::Report(text) => report.push_str(&text),
-                CellFlow::SetAside(note) => {
-                    report.push_str(note);
+                CellFlow::Halt(text) => {
+                    report.push_str(&text);
                     break;
                 }
                 CellFlow::Ended => return None,
@@ -495,6 +501,10 @@ impl<'a> Loop<'a> {
             return CellFlow::Ended;
         }
         if let Some(answer) = outcome.submitted.take() {
+            let answer = match self.check_schema(&cell, answer, &outcome.output) {
+                Ok(answer) => answer,
+                Err(refusal) => return refusal,
+            };
             return self.submitted(answer, outcome.output, refused_here, last_turn);
         }
         let report = cell_report(&cell, &outcome);
@@ -503,6 +513,75 @@ impl<'a> Loop<'a> {
             return CellFlow::Ended;
         }
         CellFlow::Report(report)
+    }
+
+    /// Checks a top run's submit against its answer schema (children have
+    /// none). A string holding JSON that matches is taken as that JSON,
+    /// since models often submit `to_json(value)`. A value that fails is
+    /// refused: the cell's report lists the violations so the model can
+    /// repair it, or the run ends once it has failed `max_invalid_answers`
+    /// times.
+    fn check_schema(
+        &mut self,
+        cell: &Cell<'_>,
+        answer: Answer,
+        printed: &str,
+    ) -> Result<Answer, CellFlow> {
+        let config = self.tree.config();
+        let Some(schema) = config.answer_schema.as_ref().filter(|_| self.depth == 0) else {
+            return Ok(answer);
+        };
+        let violations = match schema.check(&answer.value) {
+            Ok(()) => return Ok(answer),
+            Err(violations) => violations,
+        };
+        if let Some(parsed) = answer
+            .value
+            .as_str()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s.trim()).ok())
+            .filter(|v| !v.is_string() && schema.check(v).is_ok())
+        {
+            return Ok(Answer {
+                text: parsed.to_string(),
+                value: parsed,
+            });
+        }
+        self.invalid_answers += 1;
+        let allowed = config.max_invalid_answers.max(1);
+        let listed = violations.join("\n");
+        self.last_invalid = Some(Submission {
+            value: answer.value.clone(),
+            text: answer.text.clone(),
+            kind: AnswerKind::Submitted,
+            final_output: Some(printed.to_string()).filter(|o| !o.is_empty()),
+        });
+        if self.invalid_answers >= allowed {
+            self.end_invalid(format!(
+                "the submitted answer failed the answer schema {} time(s); the last value's errors:\n{listed}",
+                self.invalid_answers
+            ));
+            return Err(CellFlow::Ended);
+        }
+        let label = if cell.count > 1 {
+            format!("Cell {} of {}", cell.index, cell.count)
+        } else {
+            "Cell".to_string()
+        };
+        Err(CellFlow::Halt(format!(
+            "{label} error:\nsubmit() refused: the value does not match the answer schema (attempt {} of {allowed}):\n{listed}\nFix the value and call submit() again; the run has not ended.\n\n",
+            self.invalid_answers
+        )))
+    }
+
+    /// Ends the run `invalid_answer`, keeping the last value submitted.
+    fn end_invalid(&mut self, why: String) {
+        if let Some(last) = self.last_invalid.take() {
+            self.outcome.answer = Some((last.value, last.text));
+            self.outcome.kind = Some(last.kind);
+            self.outcome.final_output = last.final_output;
+        }
+        self.outcome.status = RunStatus::InvalidAnswer;
+        self.outcome.error = Some(why);
     }
 
     /// A cell called `submit`: the run ends with its answer, unless a
@@ -524,8 +603,8 @@ impl<'a> Loop<'a> {
         match self.tree.budget_refusal() {
             Some(_) if refused_here && !last_turn => {
                 self.set_aside = Some(answer);
-                return CellFlow::SetAside(
-                    "Your cell called submit(), but model calls in it were refused by the budget, so that answer was set aside.\n\n",
+                return CellFlow::Halt(
+                    "Your cell called submit(), but model calls in it were refused by the budget, so that answer was set aside.\n\n".to_string(),
                 );
             }
             Some(b) => budget_answer(&mut self.outcome, &b, answer),
@@ -546,6 +625,19 @@ impl<'a> Loop<'a> {
         drop(self.hold.take());
         if settle {
             settle_budget(self.tree, &mut self.outcome, self.set_aside.take());
+        }
+        // Turns ran out after the model did submit, only never a valid
+        // value: that, with the value, says more than `max_iterations`.
+        let unanswered = self.outcome.answer.is_none()
+            || self.outcome.kind == Some(AnswerKind::Prose);
+        if self.last_invalid.is_some()
+            && unanswered
+            && self.outcome.status == RunStatus::MaxIterations
+        {
+            let n = self.invalid_answers;
+            self.end_invalid(format!(
+                "the turns ran out; all {n} submitted answer(s) failed the answer schema"
+            ));
         }
         let o = &self.outcome;
         if is_budget_stop(o.status) {
@@ -610,6 +702,11 @@ fn system_prompt(tree: &Tree, spec: &RunSpec<'_>) -> String {
             depth: spec.depth,
             max_depth: config.max_depth,
             functions: &tree.shared.functions,
+            answer_schema: config
+                .answer_schema
+                .as_deref()
+                .filter(|_| spec.depth == 0)
+                .map(|s| (s, config.max_invalid_answers.max(1))),
         },
     )
 }
