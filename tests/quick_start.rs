@@ -72,3 +72,26 @@ fn the_quick_start_replay_answers_with_every_sub_call_recorded() {
         }
     }
 }
+
+/// The quick start's test command is the one CI runs, and `.ci/run` ends
+/// in the workspace's whole test suite, so a green CI is a green quick start.
+#[test]
+fn the_quick_start_test_command_is_what_ci_runs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let quick_start = &readme[readme.find("## Quick start").unwrap()..];
+    let block = &quick_start[..quick_start.find("\n```\n").expect("the quick start block")];
+    let commands: Vec<&str> = block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("```"))
+        .collect();
+    assert_eq!(commands.last(), Some(&"bash .ci/run"), "{commands:?}");
+    let run = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let last = run
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap();
+    assert_eq!(last, "cargo test --workspace");
+}
