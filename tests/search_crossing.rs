@@ -296,4 +296,20 @@ proptest! {
         check(&ctx.text(), pattern);
         check(&Text::from(docs.concat()), pattern);
     }
+
+    /// Units long enough to hold many more matches than a counting unit
+    /// keeps, so that counts go through the forward-only count.
+    #[test]
+    fn dense_counts_agree_with_a_sequential_scan(
+        docs in proptest::collection::vec("[ab, x\n]{0,1500}", 1..4),
+        pattern in proptest::sample::select(PATTERNS.to_vec()),
+        unit in 40usize..400,
+    ) {
+        set_unit_size(Some(unit));
+        let ctx = Context::from_documents(
+            docs.iter().enumerate().map(|(i, d)| (format!("{i}"), d.as_bytes().to_vec())),
+        );
+        check(&ctx.text(), pattern);
+        check(&Text::from(docs.concat()), pattern);
+    }
 }

@@ -71,9 +71,12 @@ pub(crate) struct Crossing {
     /// match; `None` when it could not be built (then any crossing is
     /// considered possible).
     prefixes: Option<DFA>,
-    /// Forward, anchored, leftmost-first automaton of the pattern, to tell
-    /// where the match at a known start can end.
+    /// Forward, leftmost-first automaton of the pattern: anchored, to tell
+    /// where the match at a known start can end; unanchored, to count.
     forward: Option<DFA>,
+    /// Whether every match is at least one byte long, so that a count can
+    /// resume at each match's end without the empty-match rule.
+    never_empty: bool,
 }
 
 impl std::fmt::Debug for Crossing {
@@ -127,6 +130,7 @@ impl Crossing {
             meta,
             prefixes: dfa(&prefixes(hir), true, MatchKind::All),
             forward: dfa(hir, false, MatchKind::LeftmostFirst),
+            never_empty: hir.properties().minimum_len().is_some_and(|n| n > 0),
         })
     }
 
@@ -567,6 +571,7 @@ impl Part<'_> {
         let exact_end = self.at_view_end;
         let mut x = self.a;
         let mut last_end = None;
+        let mut fast = true;
         while self.owns(x) {
             let capped = c.find(
                 mc,
@@ -637,8 +642,71 @@ impl Part<'_> {
             if self.last_line(step, s) {
                 break;
             }
+            if fast && counting && step == Step::Matches && out.hits.len() >= keep {
+                // A try that counts nothing (every match start is a
+                // possible crossing, as in `(?s)BEGIN.*?END`) would only
+                // double the unit's searches if repeated.
+                fast = false;
+                if let Some((n, p)) = self.count_ends(c, &mut cache_fwd, reach.as_ref(), x) {
+                    fast = true;
+                    // The kept last match is the one the count ended on;
+                    // only its end was seen, so find it once from where
+                    // its search began.
+                    let Some((s, e)) = c.find(mc, self.hay, p, self.b, None) else {
+                        break;
+                    };
+                    out.more += n;
+                    out.last = Some(self.hit(step, s, e));
+                    last_end = Some(e);
+                    x = e;
+                }
+            }
         }
         out
+    }
+
+    /// Counts the matches after `x` whose ends alone settle them, with the
+    /// forward automaton only: about half the work of finding each match
+    /// (no reverse search for its start), and none of the regex crate's
+    /// per-call set-up, which dominate when matches are a few bytes apart
+    /// (`\s+`, `[^,]+,`). A match ending at `e` is the sequential scan's
+    /// when no possible crossing start lies before `e` and it ends before
+    /// the unit's end. Returns the count and where the last counted match's
+    /// search began, or `None` when it counted nothing.
+    fn count_ends(
+        &self,
+        c: &Crossing,
+        cache: &mut Option<Cache>,
+        reach: Option<&Reach>,
+        mut x: usize,
+    ) -> Option<(usize, usize)> {
+        let dfa = c.forward.as_ref().filter(|_| c.never_empty)?;
+        let settled_below = match reach {
+            _ if self.at_view_end => usize::MAX,
+            None => return None,
+            Some(r) if r.alive && x < r.floor => return None,
+            Some(r) => {
+                let next = r.starts.partition_point(|&s| s < x);
+                r.starts.get(next).copied().unwrap_or(usize::MAX)
+            }
+        };
+        let cache = cache.get_or_insert_with(|| dfa.create_cache());
+        let mut counted = 0;
+        let mut began = x;
+        while x < self.b {
+            let input = Input::new(self.hay).range(x..self.b);
+            let Ok(Some(m)) = dfa.try_search_fwd(cache, &input) else {
+                break;
+            };
+            let e = m.offset();
+            if e > settled_below || e >= self.b || e <= x {
+                break;
+            }
+            counted += 1;
+            began = x;
+            x = e;
+        }
+        (counted > 0).then_some((counted, began))
     }
 }
 
