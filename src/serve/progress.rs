@@ -75,8 +75,9 @@ impl RunSink for Progress {
                     None if outcome.submitted.is_some() => "submitted an answer",
                     None => "ran",
                 };
+                let plural = if calls == 1 { "" } else { "s" };
                 self.send(format!(
-                    "turn {}, cell {}/{}: {how} in {:.1}s, {calls} sub-calls",
+                    "turn {}, cell {}/{}: {how} in {:.1}s, {calls} sub-call{plural}",
                     cell.iteration,
                     cell.index,
                     cell.count,
