@@ -35,7 +35,9 @@ fn model() -> MockServer {
             )
         } else {
             Reply::openai_text(
-                &code(r#"submit(`errors: ${context.grep("ERROR").len()}, sub: ${llm_query("2 + 2?")}`);"#),
+                &code(
+                    r#"submit(`errors: ${context.grep("ERROR").len()}, sub: ${llm_query("2 + 2?")}`);"#,
+                ),
                 600,
                 40,
             )
@@ -48,7 +50,11 @@ fn model() -> MockServer {
 fn tree(dir: &Path) -> (PathBuf, PathBuf) {
     let root = dir.join("root");
     std::fs::create_dir_all(root.join("sub")).unwrap();
-    std::fs::write(root.join("notes.txt"), "ok\nERROR disk full\nok\nERROR net down\n").unwrap();
+    std::fs::write(
+        root.join("notes.txt"),
+        "ok\nERROR disk full\nok\nERROR net down\n",
+    )
+    .unwrap();
     std::fs::write(root.join("sub/data.log"), "ERROR late\nerror lowercase\n").unwrap();
     let secret = dir.join("secret.txt");
     std::fs::write(&secret, "TOP-SECRET: the key is 1234\n").unwrap();
@@ -95,12 +101,30 @@ fn an_mcp_client_lists_and_calls_every_tool_and_paths_out_of_the_root_are_refuse
     // The refusals say why, in terms a model can act on.
     let refusals = &summary["refusals"];
     let why = |k: &str| refusals[k].as_str().unwrap_or_default().to_string();
-    assert!(why("context_open:parent").contains("`..` may not appear"), "{refusals}");
-    assert!(why("context_open:absolute").contains("outside the root"), "{refusals}");
-    assert!(why("context_open:system").contains("outside the root"), "{refusals}");
-    assert!(why("context_open:symlink").contains("through a symlink"), "{refusals}");
-    assert!(why("context_open:symlinked_dir").contains("through a symlink"), "{refusals}");
-    assert!(why("rlm_answer:symlink").contains("through a symlink"), "{refusals}");
+    assert!(
+        why("context_open:parent").contains("`..` may not appear"),
+        "{refusals}"
+    );
+    assert!(
+        why("context_open:absolute").contains("outside the root"),
+        "{refusals}"
+    );
+    assert!(
+        why("context_open:system").contains("outside the root"),
+        "{refusals}"
+    );
+    assert!(
+        why("context_open:symlink").contains("through a symlink"),
+        "{refusals}"
+    );
+    assert!(
+        why("context_open:symlinked_dir").contains("through a symlink"),
+        "{refusals}"
+    );
+    assert!(
+        why("rlm_answer:symlink").contains("through a symlink"),
+        "{refusals}"
+    );
 
     // The hostile cells were stopped by the limit each one ran into.
     let loop_error = summary["loop_error"].as_str().unwrap();
@@ -108,7 +132,10 @@ fn an_mcp_client_lists_and_calls_every_tool_and_paths_out_of_the_root_are_refuse
     let memory = summary["memory_bomb_error"].as_str().unwrap();
     assert!(memory.contains("memory limit"), "{memory}");
     let string = summary["string_bomb_error"].as_str().unwrap();
-    assert!(string.contains("string") || string.contains("memory"), "{string}");
+    assert!(
+        string.contains("string") || string.contains("memory"),
+        "{string}"
+    );
 
     // The secret never reached the model either.
     for req in server.requests() {
@@ -116,7 +143,11 @@ fn an_mcp_client_lists_and_calls_every_tool_and_paths_out_of_the_root_are_refuse
         assert!(!body.contains("TOP-SECRET"), "the model saw the secret");
     }
     assert_eq!(
-        server.requests().iter().filter(|r| r.is_root_turn()).count(),
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.is_root_turn())
+            .count(),
         2,
         "only the one rlm_answer that was allowed ran"
     );

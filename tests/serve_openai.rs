@@ -37,7 +37,9 @@ fn model() -> MockServer {
             )
         } else {
             Reply::openai_text(
-                &code(r#"submit(`${context.grep("FAIL:").len()} failures, sub says ${llm_query("2 + 2?")}`);"#),
+                &code(
+                    r#"submit(`${context.grep("FAIL:").len()} failures, sub says ${llm_query("2 + 2?")}`);"#,
+                ),
                 600,
                 40,
             )
@@ -90,12 +92,19 @@ impl Served {
 }
 
 #[test]
-fn the_openai_client_gets_plain_streamed_and_concurrent_answers_and_bad_requests_get_openai_errors() {
+fn the_openai_client_gets_plain_streamed_and_concurrent_answers_and_bad_requests_get_openai_errors()
+{
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir_all(root.join("logs")).unwrap();
     let log: String = (0..9)
-        .map(|i| if i % 2 == 0 { format!("FAIL: step {i}\n") } else { format!("ok: step {i}\n") })
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("FAIL: step {i}\n")
+            } else {
+                format!("ok: step {i}\n")
+            }
+        })
         .collect();
     std::fs::write(root.join("logs/run.log"), log).unwrap();
     let secret = dir.path().join("secret.txt");
@@ -184,5 +193,8 @@ fn serve_refuses_a_remote_address_without_allow_remote_and_a_missing_token_varia
             .env_remove("RLM_TEST_NO_SUCH_TOKEN"),
     );
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("RLM_TEST_NO_SUCH_TOKEN is not set"), "{stderr}");
+    assert!(
+        stderr.contains("RLM_TEST_NO_SUCH_TOKEN is not set"),
+        "{stderr}"
+    );
 }

@@ -141,7 +141,9 @@ fn auth_token(var: Option<&str>) -> anyhow::Result<Option<String>> {
     };
     match std::env::var(var) {
         Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
-        _ => anyhow::bail!("--auth-token-env {var}: the environment variable {var} is not set or empty"),
+        _ => anyhow::bail!(
+            "--auth-token-env {var}: the environment variable {var} is not set or empty"
+        ),
     }
 }
 

@@ -333,7 +333,9 @@ impl McpServer {
         })
     }
 
-    #[tool(description = "Close an open context and free what its session holds. Returns {closed}.")]
+    #[tool(
+        description = "Close an open context and free what its session holds. Returns {closed}."
+    )]
     async fn context_close(
         &self,
         Parameters(args): Parameters<CloseArgs>,

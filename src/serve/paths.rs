@@ -39,13 +39,12 @@ pub enum PathError {
     ParentComponent { path: String, root: PathBuf },
     #[error("{path:?} is refused: it is outside the root {root}")]
     Outside { path: String, root: PathBuf },
-    #[error("{path:?} is refused: it resolves (through a symlink) to a place outside the root {root}")]
+    #[error(
+        "{path:?} is refused: it resolves (through a symlink) to a place outside the root {root}"
+    )]
     SymlinkOut { path: String, root: PathBuf },
     #[error("{path:?} cannot be opened: {cause}")]
-    Missing {
-        path: String,
-        cause: std::io::Error,
-    },
+    Missing { path: String, cause: std::io::Error },
     #[error("{path:?} is refused: only regular files and directories are read")]
     NotAFile { path: String },
 }
@@ -161,10 +160,7 @@ mod tests {
         assert_eq!(root.resolve("a.txt").unwrap(), root.dir().join("a.txt"));
         assert_eq!(root.resolve("sub").unwrap(), root.dir().join("sub"));
         let absolute = root.dir().join("sub/b.txt");
-        assert_eq!(
-            root.resolve(absolute.to_str().unwrap()).unwrap(),
-            absolute
-        );
+        assert_eq!(root.resolve(absolute.to_str().unwrap()).unwrap(), absolute);
     }
 
     #[test]
@@ -183,7 +179,10 @@ mod tests {
             root.resolve(outside.to_str().unwrap()),
             Err(PathError::Outside { .. })
         ));
-        assert!(matches!(root.resolve("/etc/passwd"), Err(PathError::Outside { .. })));
+        assert!(matches!(
+            root.resolve("/etc/passwd"),
+            Err(PathError::Outside { .. })
+        ));
         assert!(matches!(root.resolve(""), Err(PathError::Empty { .. })));
     }
 
@@ -194,7 +193,10 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.dir().join("leak")).unwrap();
         std::os::unix::fs::symlink(dir.path(), root.dir().join("up")).unwrap();
         std::os::unix::fs::symlink(root.dir().join("a.txt"), root.dir().join("alias")).unwrap();
-        assert!(matches!(root.resolve("leak"), Err(PathError::SymlinkOut { .. })));
+        assert!(matches!(
+            root.resolve("leak"),
+            Err(PathError::SymlinkOut { .. })
+        ));
         assert!(matches!(
             root.resolve("up/secret.txt"),
             Err(PathError::SymlinkOut { .. })
@@ -206,6 +208,9 @@ mod tests {
     fn a_missing_path_says_it_cannot_be_opened() {
         let (_dir, root) = tree();
         let e = root.resolve("nope.txt").unwrap_err();
-        assert!(e.to_string().contains("\"nope.txt\" cannot be opened"), "{e}");
+        assert!(
+            e.to_string().contains("\"nope.txt\" cannot be opened"),
+            "{e}"
+        );
     }
 }

@@ -354,7 +354,10 @@ mod tests {
         });
         kept.open(ctx()).unwrap();
         let e = kept.open(ctx()).unwrap_err();
-        assert!(e.to_string().contains("close one with context_close"), "{e}");
+        assert!(
+            e.to_string().contains("close one with context_close"),
+            "{e}"
+        );
     }
 
     #[test]

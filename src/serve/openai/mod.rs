@@ -257,12 +257,19 @@ fn parse(state: &AppState, body: &[u8]) -> Result<Job, ApiError> {
         .iter()
         .rev()
         .find(|m| m.role == "user")
-        .ok_or_else(|| ApiError::invalid("No message has role `user`: the last user message is the question.", Some("messages")))?;
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "No message has role `user`: the last user message is the question.",
+                Some("messages"),
+            )
+        })?;
     let text = match &last_user.content {
         None => String::new(),
         Some(c) => c.text().map_err(|kind| {
             ApiError::invalid(
-                format!("Only text content is read; the last user message has a part of type `{kind}`."),
+                format!(
+                    "Only text content is read; the last user message has a part of type `{kind}`."
+                ),
                 Some("messages"),
             )
         })?,
@@ -279,7 +286,10 @@ fn parse(state: &AppState, body: &[u8]) -> Result<Job, ApiError> {
         .map(crate::config::seconds)
         .transpose()
         .map_err(|e| ApiError::invalid(format!("rlm.timeout_s {e}"), Some("rlm.timeout_s")))?;
-    if ext.max_cost_usd.is_some_and(|c| !(c >= 0.0 && c.is_finite())) {
+    if ext
+        .max_cost_usd
+        .is_some_and(|c| !(c >= 0.0 && c.is_finite()))
+    {
         return Err(ApiError::invalid(
             "rlm.max_cost_usd must be 0 or more.",
             Some("rlm.max_cost_usd"),
@@ -466,7 +476,10 @@ impl Chunks {
     }
 
     fn event(&self, body: &impl serde::Serialize) -> String {
-        format!("data: {}\n\n", serde_json::to_string(body).unwrap_or_default())
+        format!(
+            "data: {}\n\n",
+            serde_json::to_string(body).unwrap_or_default()
+        )
     }
 }
 
