@@ -194,6 +194,7 @@ pub mod fuzzing;
 pub mod llm;
 pub mod preflight;
 pub mod schema;
+pub mod serve;
 pub mod stats;
 pub mod testing;
 pub mod trace;

@@ -16,6 +16,8 @@ const COMMANDS: &[&str] = &[
     "batch",
     "eval",
     "exec",
+    "mcp",
+    "serve",
     "completions",
     "man",
 ];

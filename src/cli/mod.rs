@@ -18,8 +18,10 @@ use rlm::stats::ContextStats;
 mod batch;
 mod eval;
 mod install;
+mod mcp;
 mod parse;
 mod run;
+mod serve;
 mod sigbus;
 mod values;
 mod view;
@@ -330,6 +332,19 @@ enum Command {
     Eval(Box<eval::EvalArgs>),
     /// Run a Rhai script over a context, with no root model.
     Exec(Box<ExecArgs>),
+    /// Serve the RLM to agents and editors as Model Context Protocol tools, over standard input and output.
+    ///
+    /// Tools: rlm_answer (a whole run, with progress notifications), and for
+    /// a client whose own model is the root, context_open, rhai_run,
+    /// context_search and context_close. Every path is confined to --root.
+    Mcp(Box<mcp::McpArgs>),
+    /// Serve an OpenAI-compatible endpoint: POST /v1/chat/completions and GET /v1/models.
+    ///
+    /// A request's model (rlm/ROOT) picks the model pair; the last user
+    /// message is the question, and the context is that message or the
+    /// files under --root named in "rlm": {"paths": [...]}. Binds loopback
+    /// unless --allow-remote.
+    Serve(Box<serve::ServeArgs>),
     /// Write a trace (or a batch's trace directory) as one self-contained HTML page.
     View(view::ViewArgs),
     /// Print a shell's completion script: bash, zsh, fish, powershell or elvish.
@@ -347,25 +362,8 @@ pub(crate) struct RunArgs {
     /// The question to answer.
     #[arg(long, short = 'q')]
     query: String,
-    /// Root turns before the model must submit.
-    #[arg(long, default_value_t = 30)]
-    max_iterations: usize,
-    /// Deepest recursion of rlm_query; at the limit it falls back to llm_query.
-    #[arg(long, default_value_t = 2)]
-    max_depth: usize,
-    /// Wall-clock limit of the whole run, in seconds.
-    #[arg(long, value_parser = values::seconds)]
-    timeout: Option<f64>,
-    /// Time limit of one code cell, in seconds (waiting on sub-models does not count).
-    #[arg(long, default_value_t = 120.0, value_parser = values::seconds)]
-    cell_timeout: f64,
-    /// Memory one script session may hold, all its values together: e.g. 512M, 4G [default: 1G]
-    #[arg(long, value_parser = values::memory_bytes)]
-    pub(crate) max_memory: Option<usize>,
-
-    /// Root model max_tokens per turn.
-    #[arg(long)]
-    root_max_tokens: Option<u32>,
+    #[command(flatten)]
+    limits: RunLimitArgs,
     /// Write a JSONL trace of every step to this file.
     #[arg(long)]
     trace: Option<PathBuf>,
@@ -388,6 +386,69 @@ pub(crate) struct RunArgs {
     load: LoadArgs,
     #[command(flatten)]
     models: ModelArgs,
+}
+
+/// The limits of a run, shared by `rlm run`, `rlm mcp` and `rlm serve`
+/// (for the servers, the limits of each request's run).
+#[derive(clap::Args)]
+pub(crate) struct RunLimitArgs {
+    /// Root turns before the model must submit.
+    #[arg(long, default_value_t = 30)]
+    max_iterations: usize,
+    /// Deepest recursion of rlm_query; at the limit it falls back to llm_query.
+    #[arg(long, default_value_t = 2)]
+    max_depth: usize,
+    /// Wall-clock limit of the whole run, in seconds.
+    #[arg(long, value_parser = values::seconds)]
+    timeout: Option<f64>,
+    /// Time limit of one code cell, in seconds (waiting on sub-models does not count).
+    #[arg(long, default_value_t = 120.0, value_parser = values::seconds)]
+    cell_timeout: f64,
+    /// Memory one script session may hold, all its values together: e.g. 512M, 4G [default: 1G]
+    #[arg(long, value_parser = values::memory_bytes)]
+    pub(crate) max_memory: Option<usize>,
+
+    /// Root model max_tokens per turn.
+    #[arg(long)]
+    root_max_tokens: Option<u32>,
+}
+
+impl RunLimitArgs {
+    /// `--timeout`, checked.
+    pub(crate) fn timeout(&self) -> anyhow::Result<Option<Duration>> {
+        match self.timeout {
+            Some(t) if !(t > 0.0 && t.is_finite()) => {
+                anyhow::bail!("--timeout must be a positive number of seconds")
+            }
+            t => Ok(t.map(Duration::from_secs_f64)),
+        }
+    }
+
+    /// The run's settings: these limits, and the models of `settings`
+    /// (`replay` when there is no root model, as with a replayed trace).
+    pub(crate) fn run_config(&self, settings: &Settings) -> anyhow::Result<rlm::driver::RunConfig> {
+        anyhow::ensure!(
+            self.cell_timeout > 0.0 && self.cell_timeout.is_finite(),
+            "--cell-timeout must be a positive number of seconds"
+        );
+        Ok(rlm::driver::RunConfig {
+            model: ModelSpec::parse(settings.model.as_deref().unwrap_or("replay")),
+            sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),
+            max_iterations: self.max_iterations.max(1),
+            max_depth: self.max_depth.max(1),
+            timeout: self.timeout()?,
+            limits: Limits {
+                cell_timeout: Duration::from_secs_f64(self.cell_timeout),
+                max_memory_bytes: self
+                    .max_memory
+                    .unwrap_or(Limits::default().max_memory_bytes),
+                ..Limits::default()
+            },
+            sub_context_tokens: settings.sub_context_tokens,
+            root_max_tokens: self.root_max_tokens,
+            ..rlm::driver::RunConfig::default()
+        })
+    }
 }
 
 /// The answer's JSON Schema, for `rlm run` and `rlm batch`.
@@ -532,6 +593,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             exec(&script, &context, opts, &load, &models)
         }
+        Command::Mcp(args) => mcp::run(*args),
+        Command::Serve(args) => serve::run(*args),
         Command::View(args) => view::run(args),
         Command::Completions(args) => install::completions(args),
         Command::Man(args) => install::man(args),

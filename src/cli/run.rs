@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use rlm::driver::{Rlm, RunConfig, RunResult};
-use rlm::dsl::Limits;
+use rlm::driver::{Rlm, RunResult};
 use rlm::events::{Event, RunEvent, RunSink};
-use rlm::llm::{cost_text, Ledger, ModelSpec};
+use rlm::llm::{cost_text, Ledger};
 use rlm::preflight::Preflight;
 
 use super::{OutputFormat, RunArgs};
@@ -39,16 +38,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // A missing key or an unpriced model under --max-cost is one message
     // and exit 2, not a failed run's summary after the fact.
     Preflight::new(&settings).settings_models().check()?;
-    anyhow::ensure!(
-        args.cell_timeout > 0.0 && args.cell_timeout.is_finite(),
-        "--cell-timeout must be a positive number of seconds"
-    );
-    let timeout = match args.timeout {
-        Some(t) if !(t > 0.0 && t.is_finite()) => {
-            anyhow::bail!("--timeout must be a positive number of seconds")
-        }
-        t => t.map(Duration::from_secs_f64),
-    };
+    let mut config = args.limits.run_config(&settings)?;
+    let timeout = config.timeout;
     let system_template = match &args.system_prompt {
         Some(p) => Some(
             std::fs::read_to_string(p)
@@ -61,25 +52,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     super::note_skipped(&ctx);
 
     let runtime = super::runtime()?;
-    let config = RunConfig {
-        model: ModelSpec::parse(settings.model.as_deref().unwrap_or("replay")),
-        sub_model: settings.sub_model.as_deref().map(ModelSpec::parse),
-        max_iterations: args.max_iterations.max(1),
-        max_depth: args.max_depth.max(1),
-        timeout,
-        limits: Limits {
-            cell_timeout: Duration::from_secs_f64(args.cell_timeout),
-            max_memory_bytes: args
-                .max_memory
-                .unwrap_or(Limits::default().max_memory_bytes),
-            ..Limits::default()
-        },
-        sub_context_tokens: settings.sub_context_tokens,
-        root_max_tokens: args.root_max_tokens,
-        system_template,
-        answer_schema,
-        max_invalid_answers: args.schema.max_invalid_answers,
-    };
+    config.system_template = system_template;
+    config.answer_schema = answer_schema;
+    config.max_invalid_answers = args.schema.max_invalid_answers;
+    let config_iterations = config.max_iterations;
     let mut builder = Rlm::builder()
         .settings(&settings)
         .config(config)
@@ -92,7 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     // The verbose lines replace the bar, which would draw over them.
     let show_progress = !args.quiet && !args.verbose && std::io::stderr().is_terminal();
-    let progress = show_progress.then(|| Arc::new(ProgressLine::new(args.max_iterations.max(1))));
+    let progress = show_progress.then(|| Arc::new(ProgressLine::new(config_iterations)));
     if let Some(p) = &progress {
         builder = builder.sink(p.clone());
     }
