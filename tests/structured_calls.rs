@@ -526,3 +526,65 @@ if "error" in r { print(r.error); } else { submit(r); }"#
         .count();
     assert_eq!(repairs, 1, "only task b's answer needed a repair");
 }
+
+#[test]
+fn azure_deployments_get_the_same_response_format_as_openai() {
+    let server = MockServer::start(|_| Reply::openai_text(r#"{"n": 7}"#, 10, 5));
+    let config = LlmConfig {
+        azure_base_url: Some(server.url()),
+        azure_api_key: rlm::llm::ApiKey::new("azure-key-0123456789abcdef"),
+        azure_key_base_url: Some(server.url()),
+        ..LlmConfig::default()
+    };
+    let r = rig(config, "azure:gpt-4o-prod", Budgets::default());
+    let mut s = session(&r);
+    assert_eq!(run(&mut s, &format!(r#"print(llm_query("n?", #{{schema: {COUNT}}}).n);"#)), "7\n");
+    let req = &server.requests()[0];
+    assert!(req.path.starts_with("/openai/deployments/gpt-4o-prod/chat/completions"), "{}", req.path);
+    assert_eq!(req.json()["response_format"]["type"], "json_schema");
+    assert_eq!(req.json()["response_format"]["json_schema"]["name"], "answer");
+}
+
+#[test]
+fn rlm_run_with_an_anthropic_sub_model_submits_the_tool_input_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.txt"), "Acme Corp and Globex Ltd renew on 2027-01-01.\n").unwrap();
+    std::fs::write(dir.path().join("schema.json"), parties_schema().to_string()).unwrap();
+    let root = MockServer::start(|_| {
+        Reply::openai_text(
+            &code(&format!(
+                "let r = llm_query(`Parties and renewal: ${{context}}`, #{{schema: {PARTIES}}}); submit(r);"
+            )),
+            1000,
+            100,
+        )
+    });
+    let sub = MockServer::start(|req| {
+        assert_eq!(req.json()["tool_choice"], json!({"type": "tool", "name": "answer"}));
+        Reply::anthropic_tool_use(
+            "answer",
+            json!({"parties": ["Acme Corp", "Globex Ltd"], "renewal": "2027-01-01"}),
+            50,
+            20,
+        )
+    });
+    let (exit, stdout, stderr) = output(
+        rlm(dir.path())
+            .args(["run", "--context", "c.txt", "-q", "Who signed?", "--schema", "schema.json"])
+            .args(["--output", "json", "--quiet", "--model", "gpt-5", "--base-url"])
+            .arg(root.openai_url())
+            .args(["--sub-model", "anthropic:claude-haiku-4-5", "--anthropic-base-url"])
+            .arg(sub.url()),
+    );
+    assert_eq!(exit, 0, "{stdout}{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["status"], "submitted");
+    assert_eq!(
+        result["answer"],
+        json!({"parties": ["Acme Corp", "Globex Ltd"], "renewal": "2027-01-01"})
+    );
+    let requests = sub.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/v1/messages");
+    assert_eq!(requests[0].json()["tools"][0]["input_schema"], parties_schema());
+}
