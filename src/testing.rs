@@ -199,7 +199,12 @@ impl Reply {
     /// An Anthropic message that calls the tool `name` with `input`, as a
     /// forced tool call answers (a structured sub-call): a short text block
     /// beside the `tool_use` block, and `stop_reason: "tool_use"`.
-    pub fn anthropic_tool_use(name: &str, input: Value, input_tokens: u64, output_tokens: u64) -> Reply {
+    pub fn anthropic_tool_use(
+        name: &str,
+        input: Value,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Reply {
         Reply::json(serde_json::json!({
             "id": "msg_mock",
             "type": "message",

@@ -52,7 +52,11 @@ fn rig(config: LlmConfig, sub_model: &str, budgets: Budgets) -> Rig {
         concurrency: 4,
         ..config
     };
-    let client = LlmClient::new(config, Arc::new(Ledger::new(PriceTable::default(), budgets))).unwrap();
+    let client = LlmClient::new(
+        config,
+        Arc::new(Ledger::new(PriceTable::default(), budgets)),
+    )
+    .unwrap();
     let access = LlmAccess {
         client,
         runtime: runtime.handle().clone(),
@@ -76,7 +80,10 @@ fn openai(server: &MockServer) -> LlmConfig {
 }
 
 fn session(rig: &Rig) -> Session {
-    let ctx = Context::from_string("contract", "Acme Corp and Globex Ltd renew on 2027-01-01.\n");
+    let ctx = Context::from_string(
+        "contract",
+        "Acme Corp and Globex Ltd renew on 2027-01-01.\n",
+    );
     SessionBuilder::new().llm(rig.access.clone()).build(&ctx)
 }
 
@@ -88,13 +95,20 @@ fn run(s: &mut Session, cell: &str) -> String {
 }
 
 fn messages(req: &Request) -> Vec<Value> {
-    req.json()["messages"].as_array().cloned().unwrap_or_default()
+    req.json()["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]
 fn a_schema_call_to_openai_sends_a_strict_json_schema_and_returns_a_map() {
     let server = MockServer::start(|_| {
-        Reply::openai_text(r#"{"parties": ["Acme Corp", "Globex Ltd"], "renewal": "2027-01-01"}"#, 20, 10)
+        Reply::openai_text(
+            r#"{"parties": ["Acme Corp", "Globex Ltd"], "renewal": "2027-01-01"}"#,
+            20,
+            10,
+        )
     });
     let r = rig(openai(&server), "gpt-5-mini", Budgets::default());
     let mut s = session(&r);
@@ -153,7 +167,11 @@ print(c.n); print(type_of(l)); print(l[0]);"#
 #[test]
 fn json_true_sends_json_object_with_a_system_line_that_says_json() {
     let server = MockServer::start(|_| {
-        Reply::openai_text("Here it is:\n```json\n{\"total\": 3, \"ok\": true}\n```", 20, 10)
+        Reply::openai_text(
+            "Here it is:\n```json\n{\"total\": 3, \"ok\": true}\n```",
+            20,
+            10,
+        )
     });
     let r = rig(openai(&server), "gpt-5-mini", Budgets::default());
     let mut s = session(&r);
@@ -163,9 +181,15 @@ fn json_true_sends_json_object_with_a_system_line_that_says_json() {
     );
     assert_eq!(out, "4\ntrue\n");
     let req = &server.requests()[0];
-    assert_eq!(req.json()["response_format"], json!({"type": "json_object"}));
+    assert_eq!(
+        req.json()["response_format"],
+        json!({"type": "json_object"})
+    );
     let system = req.system().unwrap();
-    assert!(system.starts_with("Be exact.") && system.contains("JSON"), "{system}");
+    assert!(
+        system.starts_with("Be exact.") && system.contains("JSON"),
+        "{system}"
+    );
 }
 
 /// Answers by the prompt's first word, in the shapes models really use.
@@ -175,7 +199,10 @@ fn shapes_server() -> MockServer {
         let text = match prompt.split_whitespace().next().unwrap_or("") {
             "bare" => r#"{"n": 1}"#.to_string(),
             "fenced" => "Sure.\n```json\n{\"n\": 2}\n```\nAnything else?".to_string(),
-            "prose" => "I counted [carefully] and the result is {\"n\": 3, \"note\": \"three\"}, as asked.".to_string(),
+            "prose" => {
+                "I counted [carefully] and the result is {\"n\": 3, \"note\": \"three\"}, as asked."
+                    .to_string()
+            }
             _ => "I cannot answer that.".to_string(),
         };
         Reply::openai_text(&text, 10, 5)
@@ -215,15 +242,23 @@ fn an_invalid_answer_gets_one_repair_call_that_shows_the_model_its_errors() {
     let mut s = session(&r);
     let out = run(
         &mut s,
-        &format!(r#"let r = llm_query("how many?", #{{schema: {COUNT}}}); print(r.n); print(usage().calls);"#),
+        &format!(
+            r#"let r = llm_query("how many?", #{{schema: {COUNT}}}); print(r.n); print(usage().calls);"#
+        ),
     );
-    assert_eq!(out, "2\n2\n", "the repair is a call of its own in the ledger");
+    assert_eq!(
+        out, "2\n2\n",
+        "the repair is a call of its own in the ledger"
+    );
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     let repair = messages(&requests[1]);
     assert_eq!(repair.len(), 3, "{repair:?}");
     assert_eq!(repair[0]["content"], "how many?");
-    assert_eq!(repair[1], json!({"role": "assistant", "content": "{\"n\": \"two\"}"}));
+    assert_eq!(
+        repair[1],
+        json!({"role": "assistant", "content": "{\"n\": \"two\"}"})
+    );
     let prompt = repair[2]["content"].as_str().unwrap();
     assert!(
         prompt.contains("$.n: \"two\" is not of type \"integer\""),
@@ -293,7 +328,9 @@ fn the_repair_call_is_budgeted_and_a_refused_repair_keeps_the_first_answer() {
     let mut s = session(&r);
     let out = run(
         &mut s,
-        &format!(r#"let r = llm_query("how many?", #{{schema: {COUNT}}}); print(r.raw); print(r.error);"#),
+        &format!(
+            r#"let r = llm_query("how many?", #{{schema: {COUNT}}}); print(r.raw); print(r.error);"#
+        ),
     );
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some(r#"{"n": "two"}"#));
@@ -302,7 +339,11 @@ fn the_repair_call_is_budgeted_and_a_refused_repair_keeps_the_first_answer() {
         error.contains("the repair call failed") && error.contains("this call was not sent"),
         "{error}"
     );
-    assert_eq!(server.requests().len(), 1, "the budget refused the repair before sending it");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the budget refused the repair before sending it"
+    );
 }
 
 #[test]
@@ -344,17 +385,29 @@ let j = llm_query("any", #{{json: true}}); print(j.anything);"#
     assert_eq!(body["tools"][0]["name"], "answer");
     assert_eq!(body["tools"][0]["input_schema"], parties_schema());
     assert!(body["tools"][0]["description"].as_str().unwrap().len() > 10);
-    assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "answer"}));
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "answer"})
+    );
     assert!(body.get("response_format").is_none());
-    assert_eq!(requests[1].json()["tools"][0]["input_schema"]["required"], json!(["value"]));
-    assert_eq!(requests[2].json()["tools"][0]["input_schema"], json!({"type": "object"}));
+    assert_eq!(
+        requests[1].json()["tools"][0]["input_schema"]["required"],
+        json!(["value"])
+    );
+    assert_eq!(
+        requests[2].json()["tools"][0]["input_schema"],
+        json!({"type": "object"})
+    );
 }
 
 #[test]
 fn a_server_that_refuses_response_format_gets_a_prompt_instruction_from_then_on() {
     let server = MockServer::start(|req| {
         if req.json().get("response_format").is_some() {
-            return Reply::error(400, "Unrecognized request argument supplied: response_format");
+            return Reply::error(
+                400,
+                "Unrecognized request argument supplied: response_format",
+            );
         }
         Reply::openai_text("The answer is {\"n\": 4}.", 10, 5)
     });
@@ -393,7 +446,10 @@ fn a_model_configured_for_prompt_structured_output_never_gets_response_format() 
     );
     let r = rig(config, "local-model", Budgets::default());
     let mut s = session(&r);
-    assert_eq!(run(&mut s, r#"print(llm_query("n?", #{json: true}).n);"#), "9\n");
+    assert_eq!(
+        run(&mut s, r#"print(llm_query("n?", #{json: true}).n);"#),
+        "9\n"
+    );
     let req = &server.requests()[0];
     assert!(req.json().get("response_format").is_none());
     assert!(req.system().unwrap().contains("Answer with JSON only"));
@@ -426,7 +482,11 @@ print(llm_query("q", #{{schema: #{{type: "object", properties: #{{n: #{{type: "i
     assert_eq!(run(&mut s, &cell), "one\n1\n1\n1\n");
     assert_eq!(server.requests().len(), 4, "four formats, four keys");
     assert_eq!(run(&mut s, &cell), "one\n1\n1\n1\n");
-    assert_eq!(server.requests().len(), 4, "each is served from its own entry");
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "each is served from its own entry"
+    );
     let u = run(&mut s, "print(usage().cache_hits);");
     assert_eq!(u, "4\n");
 }
@@ -437,11 +497,26 @@ fn bad_schema_options_are_script_errors_that_say_what_to_pass() {
     let r = rig(openai(&server), "gpt-5-mini", Budgets::default());
     let mut s = session(&r);
     for (cell, expected) in [
-        (r#"llm_query("bare", #{schema: 5})"#, "option schema must be a map"),
-        (r#"llm_query("bare", #{schema: #{type: "strng"}})"#, "option schema: schema (inline) is not a valid JSON Schema"),
-        (r#"llm_query("bare", #{schema: "{oops"})"#, "option schema is a string but not JSON"),
-        (r#"llm_query("bare", #{json: "yes"})"#, "option json must be true or false"),
-        (r#"llm_query("bare", #{shema: #{}})"#, "known options: model, max_tokens, temperature, system, schema, json"),
+        (
+            r#"llm_query("bare", #{schema: 5})"#,
+            "option schema must be a map",
+        ),
+        (
+            r#"llm_query("bare", #{schema: #{type: "strng"}})"#,
+            "option schema: schema (inline) is not a valid JSON Schema",
+        ),
+        (
+            r#"llm_query("bare", #{schema: "{oops"})"#,
+            "option schema is a string but not JSON",
+        ),
+        (
+            r#"llm_query("bare", #{json: "yes"})"#,
+            "option json must be true or false",
+        ),
+        (
+            r#"llm_query("bare", #{shema: #{}})"#,
+            "known options: model, max_tokens, temperature, system, schema, json",
+        ),
     ] {
         let out = s.run_cell(cell);
         let error = out.error.unwrap_or_default();
@@ -449,7 +524,10 @@ fn bad_schema_options_are_script_errors_that_say_what_to_pass() {
     }
     assert!(server.requests().is_empty(), "nothing was sent");
     // A schema given as JSON text works like the map.
-    let out = run(&mut s, r#"print(llm_query("bare", #{schema: `{"type": "object", "required": ["n"]}`}).n);"#);
+    let out = run(
+        &mut s,
+        r#"print(llm_query("bare", #{schema: `{"type": "object", "required": ["n"]}`}).n);"#,
+    );
     assert_eq!(out, "1\n");
 }
 
@@ -457,8 +535,16 @@ fn bad_schema_options_are_script_errors_that_say_what_to_pass() {
 fn a_batch_with_a_schema_per_task_and_typed_sub_calls_writes_answers_that_all_validate() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::write(root.join("a.txt"), "Acme Corp and Globex Ltd agree; renewal 2027-01-01.\n").unwrap();
-    std::fs::write(root.join("b.txt"), "Initech and Umbrella agree; renewal 2028-06-30.\n").unwrap();
+    std::fs::write(
+        root.join("a.txt"),
+        "Acme Corp and Globex Ltd agree; renewal 2027-01-01.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("b.txt"),
+        "Initech and Umbrella agree; renewal 2028-06-30.\n",
+    )
+    .unwrap();
     let contract = json!({"type": "object",
         "properties": {"parties": {"type": "array", "items": {"type": "string"}, "minItems": 2},
                        "renewal": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}},
@@ -487,7 +573,10 @@ if "error" in r { print(r.error); } else { submit(r); }"#
             };
             return Reply::openai_text(&code(body), 1000, 100);
         }
-        assert!(req.json()["response_format"].is_object(), "every sub-call asks for JSON");
+        assert!(
+            req.json()["response_format"].is_object(),
+            "every sub-call asks for JSON"
+        );
         let prompt = req.first_user_message();
         let text = if prompt.contains("Acme") {
             "```json\n{\"parties\": [\"Acme Corp\", \"Globex Ltd\"], \"renewal\": \"2027-01-01\"}\n```".to_string()
@@ -516,7 +605,10 @@ if "error" in r { print(r.error); } else { submit(r); }"#
         }
     }
     let by_id = |id: &str| results.iter().find(|r| r["id"] == id).unwrap()["answer"].clone();
-    assert_eq!(by_id("a"), json!({"parties": ["Acme Corp", "Globex Ltd"], "renewal": "2027-01-01"}));
+    assert_eq!(
+        by_id("a"),
+        json!({"parties": ["Acme Corp", "Globex Ltd"], "renewal": "2027-01-01"})
+    );
     assert_eq!(by_id("b")["parties"], json!(["Initech", "Umbrella"]));
     assert_eq!(by_id("count"), json!({"n": 2}));
     let repairs = server
@@ -538,17 +630,35 @@ fn azure_deployments_get_the_same_response_format_as_openai() {
     };
     let r = rig(config, "azure:gpt-4o-prod", Budgets::default());
     let mut s = session(&r);
-    assert_eq!(run(&mut s, &format!(r#"print(llm_query("n?", #{{schema: {COUNT}}}).n);"#)), "7\n");
+    assert_eq!(
+        run(
+            &mut s,
+            &format!(r#"print(llm_query("n?", #{{schema: {COUNT}}}).n);"#)
+        ),
+        "7\n"
+    );
     let req = &server.requests()[0];
-    assert!(req.path.starts_with("/openai/deployments/gpt-4o-prod/chat/completions"), "{}", req.path);
+    assert!(
+        req.path
+            .starts_with("/openai/deployments/gpt-4o-prod/chat/completions"),
+        "{}",
+        req.path
+    );
     assert_eq!(req.json()["response_format"]["type"], "json_schema");
-    assert_eq!(req.json()["response_format"]["json_schema"]["name"], "answer");
+    assert_eq!(
+        req.json()["response_format"]["json_schema"]["name"],
+        "answer"
+    );
 }
 
 #[test]
 fn rlm_run_with_an_anthropic_sub_model_submits_the_tool_input_as_json() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), "Acme Corp and Globex Ltd renew on 2027-01-01.\n").unwrap();
+    std::fs::write(
+        dir.path().join("c.txt"),
+        "Acme Corp and Globex Ltd renew on 2027-01-01.\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("schema.json"), parties_schema().to_string()).unwrap();
     let root = MockServer::start(|_| {
         Reply::openai_text(
@@ -560,7 +670,10 @@ fn rlm_run_with_an_anthropic_sub_model_submits_the_tool_input_as_json() {
         )
     });
     let sub = MockServer::start(|req| {
-        assert_eq!(req.json()["tool_choice"], json!({"type": "tool", "name": "answer"}));
+        assert_eq!(
+            req.json()["tool_choice"],
+            json!({"type": "tool", "name": "answer"})
+        );
         Reply::anthropic_tool_use(
             "answer",
             json!({"parties": ["Acme Corp", "Globex Ltd"], "renewal": "2027-01-01"}),
@@ -570,10 +683,29 @@ fn rlm_run_with_an_anthropic_sub_model_submits_the_tool_input_as_json() {
     });
     let (exit, stdout, stderr) = output(
         rlm(dir.path())
-            .args(["run", "--context", "c.txt", "-q", "Who signed?", "--schema", "schema.json"])
-            .args(["--output", "json", "--quiet", "--model", "gpt-5", "--base-url"])
+            .args([
+                "run",
+                "--context",
+                "c.txt",
+                "-q",
+                "Who signed?",
+                "--schema",
+                "schema.json",
+            ])
+            .args([
+                "--output",
+                "json",
+                "--quiet",
+                "--model",
+                "gpt-5",
+                "--base-url",
+            ])
             .arg(root.openai_url())
-            .args(["--sub-model", "anthropic:claude-haiku-4-5", "--anthropic-base-url"])
+            .args([
+                "--sub-model",
+                "anthropic:claude-haiku-4-5",
+                "--anthropic-base-url",
+            ])
             .arg(sub.url()),
     );
     assert_eq!(exit, 0, "{stdout}{stderr}");
@@ -586,5 +718,8 @@ fn rlm_run_with_an_anthropic_sub_model_submits_the_tool_input_as_json() {
     let requests = sub.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].path, "/v1/messages");
-    assert_eq!(requests[0].json()["tools"][0]["input_schema"], parties_schema());
+    assert_eq!(
+        requests[0].json()["tools"][0]["input_schema"],
+        parties_schema()
+    );
 }

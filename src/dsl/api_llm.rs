@@ -193,7 +193,13 @@ impl LlmAccess {
         let options = self.call_options(shared);
         let _paused = shared.clock.pause();
         let request = Self::request(&opts, &prompt);
-        let call = answer(&self.client, &model, &request, opts.expect.as_ref(), &options);
+        let call = answer(
+            &self.client,
+            &model,
+            &request,
+            opts.expect.as_ref(),
+            &options,
+        );
         match self.runtime.block_on(until_stopped(shared, call))? {
             Answer::Text(Ok(text)) => Ok(text.into()),
             Answer::Text(Err(e)) => Err(script_error(e)),
@@ -280,7 +286,12 @@ async fn answer(
     options: &CallOptions,
 ) -> Answer {
     match expect {
-        None => Answer::Text(client.complete(model, request, options).await.map(|c| c.text)),
+        None => Answer::Text(
+            client
+                .complete(model, request, options)
+                .await
+                .map(|c| c.text),
+        ),
         Some(expect) => {
             Answer::Value(complete_structured(client, model, request, expect, options).await)
         }

@@ -208,7 +208,9 @@ pub fn strict_compatible(schema: &Value) -> bool {
         if !props.values().all(strict_compatible) {
             return false;
         }
-    } else if is_object_schema(schema) && map.get("additionalProperties") != Some(&Value::Bool(false)) {
+    } else if is_object_schema(schema)
+        && map.get("additionalProperties") != Some(&Value::Bool(false))
+    {
         return false;
     }
     let mut nested = ["items", "additionalProperties"]
@@ -292,11 +294,10 @@ fn fenced_blocks(text: &str) -> Vec<String> {
                 open = Some((tag.is_empty() || tag == "json", Vec::new()));
             }
             None => {}
-            Some((wanted, lines)) if is_fence && trimmed.trim_start_matches('`').trim().is_empty() => {
-                if wanted {
-                    blocks.push(lines.join("\n"));
-                }
+            Some((true, lines)) if is_fence && is_closing(trimmed) => {
+                blocks.push(lines.join("\n"));
             }
+            Some((false, _)) if is_fence && is_closing(trimmed) => {}
             Some((wanted, mut lines)) => {
                 lines.push(line);
                 open = Some((wanted, lines));
@@ -307,6 +308,11 @@ fn fenced_blocks(text: &str) -> Vec<String> {
         blocks.push(lines.join("\n"));
     }
     blocks
+}
+
+/// A fence line with no info string, which closes a block.
+fn is_closing(fence: &str) -> bool {
+    fence.trim_start_matches('`').trim().is_empty()
 }
 
 /// What a structured call expects back: the format to ask for, and the
@@ -399,23 +405,28 @@ pub async fn complete_structured(
     };
     let mut repair = request.into_owned();
     repair.messages.push(Message::assistant(first.text.clone()));
-    repair.messages.push(Message::user(repair_prompt(&problems)));
-    let second = client.complete(model, &repair, options).await.map_err(|e| {
-        StructuredFailure {
+    repair
+        .messages
+        .push(Message::user(repair_prompt(&problems)));
+    let second = client
+        .complete(model, &repair, options)
+        .await
+        .map_err(|e| StructuredFailure {
             error: format!(
                 "the answer did not validate ({}), and the repair call failed: {e}",
                 problems.join("; ")
             ),
             raw: first.text.clone(),
-        }
-    })?;
-    expect.accept(&second.text).map_err(|problems| StructuredFailure {
-        error: format!(
-            "the answer did not validate after one repair: {}",
-            problems.join("; ")
-        ),
-        raw: second.text,
-    })
+        })?;
+    expect
+        .accept(&second.text)
+        .map_err(|problems| StructuredFailure {
+            error: format!(
+                "the answer did not validate after one repair: {}",
+                problems.join("; ")
+            ),
+            raw: second.text,
+        })
 }
 
 #[cfg(test)]
@@ -449,16 +460,25 @@ mod tests {
         assert!(wrapped);
         assert_eq!(schema["properties"][WRAPPED_KEY]["type"], "array");
         assert!(strict_compatible(&schema));
-        assert_eq!(unwrap_answer(&format, r#"{"value": ["a"]}"#.into()), r#"["a"]"#);
+        assert_eq!(
+            unwrap_answer(&format, r#"{"value": ["a"]}"#.into()),
+            r#"["a"]"#
+        );
         assert_eq!(unwrap_answer(&format, "not json".into()), "not json");
         let object = ResponseFormat::Schema(json!({"type": "object"}));
-        assert_eq!(unwrap_answer(&object, r#"{"value": 1}"#.into()), r#"{"value": 1}"#);
+        assert_eq!(
+            unwrap_answer(&object, r#"{"value": 1}"#.into()),
+            r#"{"value": 1}"#
+        );
     }
 
     #[test]
     fn json_is_found_bare_fenced_or_in_prose() {
         assert_eq!(extract_json("42"), Some(json!(42)));
-        assert_eq!(extract_json("```\n{\"a\": true}\n```"), Some(json!({"a": true})));
+        assert_eq!(
+            extract_json("```\n{\"a\": true}\n```"),
+            Some(json!({"a": true}))
+        );
         assert_eq!(
             extract_json("```python\n{1: 2}\n```\n```json\n{\"b\": 2}\n```"),
             Some(json!({"b": 2}))

@@ -245,9 +245,9 @@ fn system_text(provider: Provider, request: &ChatRequest, native: bool) -> Optio
             system,
             &structured::instruction(format),
         )),
-        (Some(ResponseFormat::Json), true) if provider != Provider::Anthropic => Some(
-            structured::with_line(system, structured::JSON_MODE_LINE),
-        ),
+        (Some(ResponseFormat::Json), true) if provider != Provider::Anthropic => {
+            Some(structured::with_line(system, structured::JSON_MODE_LINE))
+        }
         (Some(_), true) => request.system.clone(),
     }
 }
@@ -562,8 +562,8 @@ mod tests {
                 "claude-sonnet-4-5",
                 &conversation(turns),
                 false,
-            true,
-        );
+                true,
+            );
             let messages = body["messages"].as_array().unwrap();
             let marked: Vec<usize> = (0..messages.len())
                 .filter(|&i| breakpoints(&messages[i]) > 0)
