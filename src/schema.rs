@@ -34,10 +34,7 @@ const MAX_SCHEMA_BYTES: u64 = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("cannot read schema {path}: {cause}")]
-    Read {
-        path: String,
-        cause: std::io::Error,
-    },
+    Read { path: String, cause: std::io::Error },
     #[error("schema {path} is larger than 1 MiB")]
     TooLarge { path: String },
     #[error("schema {origin} is not JSON: {cause}")]
@@ -166,8 +163,8 @@ fn json_path(value: &Value, pointer: &str) -> String {
                 at = key.parse::<usize>().ok().and_then(|i| items.get(i));
             }
             other => {
-                let plain = !key.is_empty()
-                    && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let plain =
+                    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if plain {
                     out.push('.');
                     out.push_str(&key);
@@ -230,8 +227,9 @@ mod tests {
 
     #[test]
     fn long_values_are_not_quoted_and_errors_are_capped() {
-        let schema = AnswerSchema::from_json(json!({"type": "array", "items": {"type": "integer"}}))
-            .unwrap();
+        let schema =
+            AnswerSchema::from_json(json!({"type": "array", "items": {"type": "integer"}}))
+                .unwrap();
         let long = "x".repeat(500);
         let errors = schema.check(&json!([long])).unwrap_err();
         assert_eq!(errors, ["$[0]: the value is not of type \"integer\""]);
@@ -244,7 +242,9 @@ mod tests {
     #[test]
     fn bad_schemas_are_refused_with_their_origin() {
         let e = AnswerSchema::from_json(json!({"type": "no-such-type"})).unwrap_err();
-        assert!(e.to_string().starts_with("schema (inline) is not a valid JSON Schema"));
+        assert!(e
+            .to_string()
+            .starts_with("schema (inline) is not a valid JSON Schema"));
         let e = AnswerSchema::from_json(json!([1])).unwrap_err();
         assert!(e.to_string().contains("a schema is an object"), "{e}");
         let dir = tempfile::tempdir().unwrap();
@@ -259,6 +259,9 @@ mod tests {
     #[test]
     fn remote_refs_are_not_fetched() {
         let e = AnswerSchema::from_json(json!({"$ref": "https://example.invalid/s.json"}));
-        assert!(e.is_err(), "a remote $ref must fail to compile, not be fetched");
+        assert!(
+            e.is_err(),
+            "a remote $ref must fail to compile, not be fetched"
+        );
     }
 }

@@ -30,7 +30,11 @@ const CONTRACT: &str = "This agreement between Acme Corp and Globex Ltd renews o
 fn root(turns: Vec<String>) -> MockServer {
     MockServer::start(move |req| {
         let turn = req.message_count().div_ceil(2).max(1);
-        let reply = turns.get(turn - 1).or(turns.last()).cloned().unwrap_or_default();
+        let reply = turns
+            .get(turn - 1)
+            .or(turns.last())
+            .cloned()
+            .unwrap_or_default();
         Reply::openai_text(&reply, 1000, 100)
     })
 }
@@ -43,7 +47,13 @@ fn setup(dir: &Path) {
 fn run_json(dir: &Path, server: &MockServer, extra: &[&str]) -> (i32, Value, String) {
     let (code, stdout, stderr) = output(
         rlm(dir)
-            .args(["run", "--context", "contract.txt", "-q", "Who are the parties?"])
+            .args([
+                "run",
+                "--context",
+                "contract.txt",
+                "-q",
+                "Who are the parties?",
+            ])
             .args(["--schema", "schema.json", "--output", "json", "--quiet"])
             .args(extra)
             .args(loopback_models(server)),
@@ -76,7 +86,11 @@ fn a_refused_submit_reaches_the_model_with_paths_and_the_repaired_answer_is_json
     let requests = server.requests();
     let system = requests[0].system().unwrap();
     assert!(
-        system.contains(&serde_json::from_str::<Value>(CONTRACT_SCHEMA).unwrap().to_string()),
+        system.contains(
+            &serde_json::from_str::<Value>(CONTRACT_SCHEMA)
+                .unwrap()
+                .to_string()
+        ),
         "the system prompt shows the schema compactly:\n{system}"
     );
     assert!(system.contains("after 3 refused submits"), "{system}");
@@ -102,8 +116,15 @@ fn too_many_refused_submits_end_invalid_answer_with_exit_8_and_the_last_value() 
     assert_eq!(result["status"], "invalid_answer");
     assert_eq!(result["answer"], json!({"parties": [], "renewal": 2027}));
     let error = result["error"].as_str().unwrap();
-    assert!(error.contains("2 time(s)") && error.contains("$.renewal"), "{error}");
-    assert_eq!(server.requests().len(), 2, "the run ended at the second refusal");
+    assert!(
+        error.contains("2 time(s)") && error.contains("$.renewal"),
+        "{error}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "the run ended at the second refusal"
+    );
 }
 
 #[test]
@@ -143,15 +164,34 @@ fn a_bad_schema_is_a_clear_error_before_any_model_call() {
         std::fs::write(dir.path().join("schema.json"), body).unwrap();
         let (exit, stdout, stderr) = output(
             rlm(dir.path())
-                .args(["run", "--context", "contract.txt", "-q", "q", "--schema", "schema.json"])
+                .args([
+                    "run",
+                    "--context",
+                    "contract.txt",
+                    "-q",
+                    "q",
+                    "--schema",
+                    "schema.json",
+                ])
                 .args(loopback_models(&server)),
         );
         assert_eq!(exit, 2, "{stdout}{stderr}");
-        assert!(stderr.contains("schema.json") && stderr.contains(expected), "{stderr}");
+        assert!(
+            stderr.contains("schema.json") && stderr.contains(expected),
+            "{stderr}"
+        );
     }
     let (exit, _, stderr) = output(
         rlm(dir.path())
-            .args(["run", "--context", "contract.txt", "-q", "q", "--schema", "nope.json"])
+            .args([
+                "run",
+                "--context",
+                "contract.txt",
+                "-q",
+                "q",
+                "--schema",
+                "nope.json",
+            ])
             .args(loopback_models(&server)),
     );
     assert_eq!(exit, 2);
@@ -205,10 +245,15 @@ fn a_batch_with_schemas_writes_answers_that_all_validate() {
             .args(["--schema", "schema.json"])
             .args(loopback_models(&server)),
     );
-    assert_eq!(exit, 3, "one task fails, so not every line is submitted:\n{stdout}{stderr}");
+    assert_eq!(
+        exit, 3,
+        "one task fails, so not every line is submitted:\n{stdout}{stderr}"
+    );
     let results = jsonl(&dir.path().join("results.jsonl"));
     let by_id = |id: &str| results.iter().find(|r| r["id"] == id).unwrap().clone();
-    let schema = |text: &str| rlm::schema::AnswerSchema::from_json(serde_json::from_str(text).unwrap()).unwrap();
+    let schema = |text: &str| {
+        rlm::schema::AnswerSchema::from_json(serde_json::from_str(text).unwrap()).unwrap()
+    };
 
     let default = by_id("default");
     assert_eq!(default["status"], "submitted", "{default}");
@@ -222,6 +267,10 @@ fn a_batch_with_schemas_writes_answers_that_all_validate() {
         "{broken}"
     );
     for id in ["default", "file", "inline"] {
-        assert_eq!(by_id(id)["iterations"], 2, "{id} was refused once, then repaired");
+        assert_eq!(
+            by_id(id)["iterations"],
+            2,
+            "{id} was refused once, then repaired"
+        );
     }
 }

@@ -152,12 +152,17 @@ mod tests {
     fn the_schema_rule_appears_only_with_a_schema() {
         let schema = AnswerSchema::from_json(serde_json::json!({"type": "integer"})).unwrap();
         let with = rendered(Some((&schema, 4)));
-        assert!(with.contains("matching this JSON Schema:\n  ```json\n  {\"type\":\"integer\"}\n  ```"), "{with}");
+        assert!(
+            with.contains("matching this JSON Schema:\n  ```json\n  {\"type\":\"integer\"}\n  ```"),
+            "{with}"
+        );
         assert!(with.contains("after 4 refused submits"), "{with}");
         let without = rendered(None);
         assert!(!without.contains("JSON Schema"), "{without}");
         // The rule sits in "How a turn works", right after submit's own.
         let submit_rule = without.find("Nothing after `submit` runs.\n").unwrap();
-        assert!(without[submit_rule..].starts_with("Nothing after `submit` runs.\n\n## The context"));
+        assert!(
+            without[submit_rule..].starts_with("Nothing after `submit` runs.\n\n## The context")
+        );
     }
 }

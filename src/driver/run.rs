@@ -629,8 +629,8 @@ impl<'a> Loop<'a> {
         }
         // Turns ran out after the model did submit, only never a valid
         // value: that, with the value, says more than `max_iterations`.
-        let unanswered = self.outcome.answer.is_none()
-            || self.outcome.kind == Some(AnswerKind::Prose);
+        let unanswered =
+            self.outcome.answer.is_none() || self.outcome.kind == Some(AnswerKind::Prose);
         if self.last_invalid.is_some()
             && unanswered
             && self.outcome.status == RunStatus::MaxIterations
