@@ -738,6 +738,10 @@ mod tests {
             ("[budgets]\nmax_cost_usd = nan", "max_cost_usd"),
             ("[budgets]\nmax_cost_usd = -0.5", "max_cost_usd"),
             ("[budgets]\nmax_cost_usd = inf", "max_cost_usd"),
+            (
+                "[models.\"local\"]\nstructured_output = \"tools\"",
+                "\"tools\" is not one of native, prompt",
+            ),
         ] {
             std::fs::write(&file, format!("{line}\n")).unwrap();
             let err = Settings::resolve_with(
