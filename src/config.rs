@@ -54,7 +54,7 @@ use serde::Deserialize;
 
 use crate::llm::{
     ApiKey, Budgets, CacheConfig, CacheMode, LlmConfig, ModelEndpoint, ModelSpec, Price,
-    PriceTable, Provider, ANTHROPIC_URL, OPENAI_URL,
+    PriceTable, Provider, StructuredOutput, ANTHROPIC_URL, OPENAI_URL,
 };
 
 /// Settings given on the command line; `None` defers to the environment and file.
@@ -121,6 +121,7 @@ struct FileModel {
     temperature: Option<f64>,
     reasoning_effort: Option<String>,
     api_version: Option<String>,
+    structured_output: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -594,6 +595,18 @@ fn model_table(
             "only an Azure OpenAI model (provider = \"azure\") has an api-version".into(),
         ));
     }
+    let structured_output = match t.structured_output.as_deref() {
+        None => None,
+        Some(name) => Some(StructuredOutput::from_name(name).ok_or_else(|| {
+            bad(
+                "structured_output",
+                format!(
+                    "{name:?} is not one of {}",
+                    StructuredOutput::NAMES.join(", ")
+                ),
+            )
+        })?),
+    };
     let endpoint = ModelEndpoint {
         provider,
         key_base_url: t.base_url.clone().filter(|_| api_key_env.is_some()),
@@ -605,6 +618,7 @@ fn model_table(
         temperature: t.temperature,
         reasoning_effort: t.reasoning_effort,
         api_version: t.api_version,
+        structured_output,
     };
     Ok((spec.to_string(), endpoint, t.price))
 }
@@ -724,6 +738,10 @@ mod tests {
             ("[budgets]\nmax_cost_usd = nan", "max_cost_usd"),
             ("[budgets]\nmax_cost_usd = -0.5", "max_cost_usd"),
             ("[budgets]\nmax_cost_usd = inf", "max_cost_usd"),
+            (
+                "[models.\"local\"]\nstructured_output = \"tools\"",
+                "\"tools\" is not one of native, prompt",
+            ),
         ] {
             std::fs::write(&file, format!("{line}\n")).unwrap();
             let err = Settings::resolve_with(

@@ -196,6 +196,28 @@ impl Reply {
         }))
     }
 
+    /// An Anthropic message that calls the tool `name` with `input`, as a
+    /// forced tool call answers (a structured sub-call): a short text block
+    /// beside the `tool_use` block, and `stop_reason: "tool_use"`.
+    pub fn anthropic_tool_use(
+        name: &str,
+        input: Value,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Reply {
+        Reply::json(serde_json::json!({
+            "id": "msg_mock",
+            "type": "message",
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Recording the answer."},
+                {"type": "tool_use", "id": "toolu_mock", "name": name, "input": input}
+            ],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}
+        }))
+    }
+
     /// An OpenAI chat completion of `prompt_tokens`, `cached_tokens` of
     /// them read from the prompt cache (OpenAI counts them in both).
     pub fn openai_cached(

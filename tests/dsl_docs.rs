@@ -201,6 +201,11 @@ impl SubModel {
                 return Reply::error(400, "refused by policy");
             }
             let first = prompt.lines().next().unwrap_or("");
+            if req.json().get("response_format").is_some() {
+                let words = first.split_whitespace().count();
+                let answer = serde_json::json!({"echo": first, "words": words}).to_string();
+                return Reply::openai_text(&answer, prompt.len().div_ceil(4) as u64, 2);
+            }
             let answer = match req.system() {
                 Some(system) => format!("({system}) echo: {first}"),
                 None => format!("echo: {first}"),

@@ -149,6 +149,10 @@ const FORMS: &[(&str, Form<'static>)] = &[
     // Sub-models.
     ("llm_query(prompt, #{model, system, max_tokens, temperature})", Run(r#"llm_query(prompt, #{model: "sub-model", system: "Be brief.", max_tokens: 20, temperature: 0.0})"#)),
     (r#""ERROR: ...""#, Run(r#"let answers = llm_batch(["ok?", "FAIL"]); check(answers[0] == "ok" && answers[1].starts_with("ERROR: "), "a failed call gives ERROR: ...")"#)),
+    (r#"llm_query(prompt, #{schema: #{type: "object", properties: #{n: #{type: "integer"}}, required: ["n"]}})"#, Run(r#"let r = llm_query("Count: JSON", #{schema: #{type: "object", properties: #{n: #{type: "integer"}}, required: ["n"]}}); check(r.n == 1, "a typed call gives the parsed map")"#)),
+    ("#{json: true}", Run(r#"check(type_of(llm_query("Count: JSON", #{json: true})) == "map", "json: true gives parsed JSON")"#)),
+    ("#{error, raw}", Run(r#"let r = llm_query("ok?", #{schema: #{type: "integer"}}); check(r.raw == "ok" && r.error.contains("after one repair"), "a failed typed call gives #{error, raw}")"#)),
+    (r#""error" in r"#, Run(r#"let rs = llm_batch(["Count: JSON", "FAIL"], #{json: true}); check(!("error" in rs[0]) && "error" in rs[1], "\"error\" in r tells a failure")"#)),
     ("#{calls, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, errors, retries, cache_hits, cost_usd, by_model}", Shape(r#"llm_query("Say ok."); usage()"#)),
     // Rhai is not Python.
     ("a / b", Run(r#"check(7 / 2 == 3, "integer division")"#)),
@@ -267,10 +271,13 @@ fn fixture() -> Fixture {
     }
 }
 
-/// Sub-calls: `ok`, except prompts containing FAIL, refused with HTTP 400.
+/// Sub-calls: `ok`, except prompts containing FAIL, refused with HTTP 400,
+/// and prompts starting `Count:`, answered `{"n": 1}`.
 fn sub_model(req: &rlm::testing::Request) -> Reply {
     if req.prompt().contains("FAIL") {
         Reply::error(400, "refused by policy")
+    } else if req.prompt().starts_with("Count:") {
+        Reply::openai_text(r#"{"n": 1}"#, 3, 1)
     } else {
         Reply::openai_text("ok", 3, 1)
     }

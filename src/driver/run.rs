@@ -362,6 +362,7 @@ impl<'a> Loop<'a> {
             max_tokens: self.tree.config().root_max_tokens,
             temperature: None,
             cache_prefix: true,
+            format: None,
         }
     }
 

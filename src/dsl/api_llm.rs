@@ -4,15 +4,28 @@
 //! with `Handle::block_on` (cells never run inside a tokio task), with the
 //! cell's wall clock paused, so waiting on models never counts against a
 //! cell's time limit.
+//!
+//! Typed calls (`#{schema: S}`, `#{json: true}`) go through
+//! [`complete_structured`]: the script gets the parsed, checked value, or
+//! when the answer and its one repair both fail, the failure map
+//! `#{error, raw}`. A typed call never raises for a failed model call:
+//! `llm_query` returns the same map a typed `llm_batch` gives a failed
+//! item (a prompt over the context window included), so a script tests
+//! both with `"error" in r`. Only a bad option (a schema that does not
+//! compile), a missing sub-model and a stopped cell raise.
 
 use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, Map};
 use tokio::task::JoinSet;
 
-use super::convert::{as_text, display, from_json, script_error, Fallible};
+use super::convert::{as_text, display, from_json, script_error, to_json, Fallible};
 use super::session::Shared;
-use crate::llm::{CallOptions, CallTag, ChatRequest, LlmClient, ModelSpec};
+use crate::llm::structured::complete_structured;
+use crate::llm::{
+    CallOptions, CallTag, ChatRequest, Expectation, LlmClient, ModelSpec, StructuredFailure,
+};
+use crate::schema::AnswerSchema;
 use crate::Text;
 
 /// What a session needs to call sub-models.
@@ -40,7 +53,11 @@ struct ScriptOptions {
     max_tokens: Option<u32>,
     temperature: Option<f64>,
     system: Option<String>,
+    /// `schema` or `json`: the call's answer is a parsed, checked value.
+    expect: Option<Expectation>,
 }
+
+const KNOWN_OPTIONS: &str = "model, max_tokens, temperature, system, schema, json";
 
 fn parse_options(opts: &Map) -> Fallible<ScriptOptions> {
     let mut out = ScriptOptions::default();
@@ -61,14 +78,51 @@ fn parse_options(opts: &Map) -> Fallible<ScriptOptions> {
                 out.temperature = Some(t);
             }
             "system" => out.system = Some(display(value)),
+            "schema" => out.expect = Some(Expectation::schema(schema_of(value)?)),
+            "json" => {
+                let on = value
+                    .as_bool()
+                    .map_err(|_| script_error("option json must be true or false"))?;
+                if on && out.expect.is_none() {
+                    out.expect = Some(Expectation::json());
+                }
+            }
             other => {
                 return Err(script_error(format!(
-                "unknown option `{other}`; known options: model, max_tokens, temperature, system"
-            )))
+                    "unknown option `{other}`; known options: {KNOWN_OPTIONS}"
+                )))
             }
         }
     }
     Ok(out)
+}
+
+/// A `schema` option: a map holding a JSON Schema, or its JSON text.
+fn schema_of(value: &Dynamic) -> Fallible<AnswerSchema> {
+    let json = if value.is::<Map>() {
+        to_json(value)
+    } else if let Some(text) = as_text(value) {
+        serde_json::from_str(&text.to_string()).map_err(|e| {
+            script_error(format!(
+                "option schema is a string but not JSON ({e}): pass a map such as #{{type: \"object\"}}, or JSON text"
+            ))
+        })?
+    } else {
+        return Err(script_error(
+            "option schema must be a map holding a JSON Schema, or its JSON text",
+        ));
+    };
+    AnswerSchema::from_json(json).map_err(|e| script_error(format!("option schema: {e}")))
+}
+
+/// The value a script gets for a structured call that failed: a map with
+/// `error` (why) and `raw` (the model's last text), so that
+/// `type_of(r) == "map" && "error" in r` tells it apart.
+fn failure_value(failure: StructuredFailure) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("error".into(), failure.error.into());
+    map.insert("raw".into(), failure.raw.into());
+    map.into()
 }
 
 /// A prompt: a Text view stays a view until the call is sent.
@@ -90,6 +144,7 @@ impl LlmAccess {
             system: opts.system.clone(),
             max_tokens: opts.max_tokens,
             temperature: opts.temperature,
+            format: opts.expect.as_ref().map(|e| e.format.clone()),
             ..ChatRequest::prompt(prompt.to_string())
         }
     }
@@ -123,36 +178,58 @@ impl LlmAccess {
         })
     }
 
-    fn query(&self, shared: &Shared, prompt: &Dynamic, opts: ScriptOptions) -> Fallible<String> {
+    fn query(&self, shared: &Shared, prompt: &Dynamic, opts: ScriptOptions) -> Fallible<Dynamic> {
         let model = self.model(&opts)?;
         let prompt = prompt_of(prompt)?;
         if let Some(why) = self.refused(&model, &prompt) {
-            return Err(script_error(why));
+            return match opts.expect {
+                Some(_) => Ok(failure_value(StructuredFailure {
+                    error: why,
+                    raw: String::new(),
+                })),
+                None => Err(script_error(why)),
+            };
         }
         let options = self.call_options(shared);
         let _paused = shared.clock.pause();
         let request = Self::request(&opts, &prompt);
-        self.runtime
-            .block_on(until_stopped(
-                shared,
-                self.client.complete(&model, &request, &options),
-            ))?
-            .map(|c| c.text)
-            .map_err(script_error)
+        let call = answer(
+            &self.client,
+            &model,
+            &request,
+            opts.expect.as_ref(),
+            &options,
+        );
+        match self.runtime.block_on(until_stopped(shared, call))? {
+            Answer::Text(Ok(text)) => Ok(text.into()),
+            Answer::Text(Err(e)) => Err(script_error(e)),
+            Answer::Value(result) => Ok(typed_value(result)),
+        }
     }
 
     fn batch(&self, shared: &Shared, prompts: Array, opts: ScriptOptions) -> Fallible<Array> {
         let model = self.model(&opts)?;
         let prompts: Vec<Text> = prompts.iter().map(prompt_of).collect::<Fallible<_>>()?;
         let options = self.call_options(shared);
+        let typed = opts.expect.is_some();
         let opts = Arc::new(opts);
         let n = prompts.len();
         // Keep at most one concurrency's worth of tasks alive, so views are
         // materialized into strings only as their calls are sent.
         let window = self.client.config().concurrency.max(1);
         let _paused = shared.clock.pause();
+        let failed = |message: String| {
+            if typed {
+                failure_value(StructuredFailure {
+                    error: message,
+                    raw: String::new(),
+                })
+            } else {
+                Dynamic::from(format!("ERROR: {message}"))
+            }
+        };
         let answers = self.runtime.block_on(async {
-            let mut answers: Vec<Option<String>> = vec![None; n];
+            let mut answers: Vec<Option<Dynamic>> = vec![None; n];
             let mut tasks = JoinSet::new();
             let mut pending = prompts.into_iter().enumerate();
             loop {
@@ -161,7 +238,7 @@ impl LlmAccess {
                         break;
                     };
                     if let Some(why) = self.refused(&model, &prompt) {
-                        answers[i] = Some(format!("ERROR: {why}"));
+                        answers[i] = Some(failed(why));
                         continue;
                     }
                     let client = self.client.clone();
@@ -169,7 +246,8 @@ impl LlmAccess {
                     tasks.spawn(async move {
                         let request = Self::request(&opts, &prompt);
                         drop(prompt);
-                        (i, client.complete(&model, &request, &options).await)
+                        let expect = opts.expect.as_ref();
+                        (i, answer(&client, &model, &request, expect, &options).await)
                     });
                 }
                 // Dropping the set on a stop aborts the calls still in flight.
@@ -177,8 +255,9 @@ impl LlmAccess {
                     break;
                 };
                 match done {
-                    Ok((i, Ok(c))) => answers[i] = Some(c.text),
-                    Ok((i, Err(e))) => answers[i] = Some(format!("ERROR: {e}")),
+                    Ok((i, Answer::Text(Ok(text)))) => answers[i] = Some(text.into()),
+                    Ok((i, Answer::Text(Err(e)))) => answers[i] = Some(failed(e.to_string())),
+                    Ok((i, Answer::Value(result))) => answers[i] = Some(typed_value(result)),
                     // A panicked task leaves its slot empty; reported below.
                     Err(_) => {}
                 }
@@ -187,12 +266,44 @@ impl LlmAccess {
         })?;
         Ok(answers
             .into_iter()
-            .map(|a| {
-                Dynamic::from(
-                    a.unwrap_or_else(|| "ERROR: internal error in the call task".to_string()),
-                )
-            })
+            .map(|a| a.unwrap_or_else(|| failed("internal error in the call task".to_string())))
             .collect())
+    }
+}
+
+/// What one sub-call gives: text, or for a structured call a checked value.
+enum Answer {
+    Text(Result<String, crate::llm::LlmError>),
+    Value(Result<serde_json::Value, StructuredFailure>),
+}
+
+/// One sub-call: plain, or structured (with its one repair) when `expect`.
+async fn answer(
+    client: &LlmClient,
+    model: &ModelSpec,
+    request: &ChatRequest,
+    expect: Option<&Expectation>,
+    options: &CallOptions,
+) -> Answer {
+    match expect {
+        None => Answer::Text(
+            client
+                .complete(model, request, options)
+                .await
+                .map(|c| c.text),
+        ),
+        Some(expect) => {
+            Answer::Value(complete_structured(client, model, request, expect, options).await)
+        }
+    }
+}
+
+/// A structured call's result as a script value: the parsed answer, or
+/// the failure map.
+fn typed_value(result: Result<serde_json::Value, StructuredFailure>) -> Dynamic {
+    match result {
+        Ok(value) => from_json(value),
+        Err(failure) => failure_value(failure),
     }
 }
 
@@ -230,13 +341,13 @@ pub(crate) fn register(engine: &mut Engine, shared: &Arc<Shared>, access: Option
     };
 
     let (a, s) = (access.clone(), shared.clone());
-    engine.register_fn("llm_query", move |prompt: Dynamic| -> Fallible<String> {
+    engine.register_fn("llm_query", move |prompt: Dynamic| -> Fallible<Dynamic> {
         need(&a)?.query(&s, &prompt, ScriptOptions::default())
     });
     let (a, s) = (access.clone(), shared.clone());
     engine.register_fn(
         "llm_query",
-        move |prompt: Dynamic, opts: Map| -> Fallible<String> {
+        move |prompt: Dynamic, opts: Map| -> Fallible<Dynamic> {
             need(&a)?.query(&s, &prompt, parse_options(&opts)?)
         },
     );

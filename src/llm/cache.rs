@@ -4,7 +4,8 @@
 //! key is the SHA-256 of what decides the answer: the model's name, its
 //! [`Model::identity`] (provider, endpoint, the options and headers it
 //! adds, never a key), and the request as sent (system prompt, messages,
-//! `max_tokens`, `temperature`). A hit is served by [`Model::stored`],
+//! `max_tokens`, `temperature`, and the JSON format or schema a structured
+//! sub-call asks for). A hit is served by [`Model::stored`],
 //! which the client asks before the ledger admits the call: it sends
 //! nothing, costs nothing, counts toward no budget (so it is served even
 //! when a budget is spent), and is counted as a cache hit of its model,
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::provider::{BoxFuture, Failure, Model, ModelCall, Response};
+use super::structured::ResponseFormat;
 use super::wire::{Completion, FinishReason, Message};
 
 /// The format of entries and of the key material; a change makes every
@@ -113,6 +115,9 @@ struct KeyMaterial<'a> {
     messages: &'a [Message],
     max_tokens: Option<u32>,
     temperature: Option<f64>,
+    /// Absent for a request without one, so those keys stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<&'a ResponseFormat>,
 }
 
 /// One entry's file.
@@ -175,6 +180,7 @@ impl ResponseCache {
             messages: &call.request.messages,
             max_tokens: call.request.max_tokens,
             temperature: call.request.temperature,
+            response_format: call.request.format.as_ref(),
         };
         let bytes = serde_json::to_vec(&material).unwrap_or_default();
         Sha256::digest(&bytes)

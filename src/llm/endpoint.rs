@@ -32,6 +32,7 @@ use super::client::LlmError;
 use super::model::{ModelSpec, Provider};
 use super::retry::RetryPolicy;
 use super::secret::ApiKey;
+use super::structured::StructuredOutput;
 
 /// The public OpenAI endpoint.
 pub const OPENAI_URL: &str = "https://api.openai.com/v1";
@@ -146,6 +147,9 @@ pub struct ModelEndpoint {
     pub reasoning_effort: Option<String>,
     /// Azure's `api-version` ([`AZURE_API_VERSION`] when unset).
     pub api_version: Option<String>,
+    /// How structured sub-calls ask this model for JSON; `None` is
+    /// [`StructuredOutput::Native`].
+    pub structured_output: Option<StructuredOutput>,
 }
 
 /// Where one model's calls go, resolved by [`LlmConfig::endpoint`].
@@ -174,6 +178,9 @@ pub struct Endpoint {
     pub completion_tokens: bool,
     /// The provider's own public host.
     pub public: bool,
+    /// How structured sub-calls ask for JSON: the provider's mechanism, or
+    /// a prompt instruction for a server that lacks it.
+    pub structured_output: StructuredOutput,
 }
 
 /// Headers for `Debug`, with the values of those that carry credentials hidden.
@@ -207,6 +214,7 @@ impl std::fmt::Debug for ModelEndpoint {
             .field("temperature", &self.temperature)
             .field("reasoning_effort", &self.reasoning_effort)
             .field("api_version", &self.api_version)
+            .field("structured_output", &self.structured_output)
             .finish()
     }
 }
@@ -223,6 +231,7 @@ impl std::fmt::Debug for Endpoint {
             .field("reasoning_effort", &self.reasoning_effort)
             .field("completion_tokens", &self.completion_tokens)
             .field("public", &self.public)
+            .field("structured_output", &self.structured_output)
             .finish()
     }
 }
@@ -237,13 +246,17 @@ impl Endpoint {
             .iter()
             .filter(|(k, _)| !carries_credentials(k))
             .collect();
-        serde_json::json!({
+        let mut identity = serde_json::json!({
             "provider": self.provider.name(),
             "url": self.url,
             "reasoning_effort": self.reasoning_effort,
             "headers": headers,
-        })
-        .to_string()
+        });
+        // Only when set, so the keys of every other endpoint stay as they were.
+        if self.structured_output != StructuredOutput::Native {
+            identity["structured_output"] = serde_json::json!(self.structured_output);
+        }
+        identity.to_string()
     }
 }
 
@@ -449,6 +462,7 @@ impl LlmConfig {
                 _ => public,
             },
             public,
+            structured_output: table.and_then(|t| t.structured_output).unwrap_or_default(),
         })
     }
 }

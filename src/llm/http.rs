@@ -1,6 +1,7 @@
 //! The HTTP models: OpenAI-compatible chat completions, Anthropic
 //! messages and Azure OpenAI, one attempt per [`Model::complete`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -11,6 +12,7 @@ use super::model::Provider;
 use super::provider::{BoxFuture, Failure, Model, ModelCall, Response};
 use super::retry::{retry_after, retryable_status};
 use super::secret::Scrubber;
+use super::structured::{self, StructuredOutput};
 use super::wire::{self, Completion, FinishReason, ParseFailure};
 
 /// What every HTTP model of a client shares: the connection pool, the
@@ -57,6 +59,9 @@ pub(crate) struct HttpModel {
     endpoint: Endpoint,
     /// The request headers: the table's, the key's and the protocol's.
     headers: HeaderMap,
+    /// The server refused a `response_format` once: structured calls go
+    /// to it with a prompt instruction from then on.
+    rejects_response_format: AtomicBool,
 }
 
 impl HttpModel {
@@ -97,13 +102,26 @@ impl HttpModel {
             shared,
             endpoint,
             headers,
+            rejects_response_format: AtomicBool::new(false),
         })
     }
 
+    /// Whether a structured call goes with the provider's own mechanism.
+    fn native_format(&self) -> bool {
+        self.endpoint.structured_output == StructuredOutput::Native
+            && !self.rejects_response_format.load(Ordering::Relaxed)
+    }
+
     /// The JSON body of `call`, with the endpoint's options.
-    fn body(&self, call: &ModelCall<'_>) -> serde_json::Value {
+    fn body(&self, call: &ModelCall<'_>, native_format: bool) -> serde_json::Value {
         let e = &self.endpoint;
-        let mut body = wire::request_body(e.provider, &e.name, call.request, e.completion_tokens);
+        let mut body = wire::request_body(
+            e.provider,
+            &e.name,
+            call.request,
+            e.completion_tokens,
+            native_format,
+        );
         if let Some(effort) = &e.reasoning_effort {
             match e.provider {
                 Provider::Anthropic => body["output_config"]["effort"] = effort.as_str().into(),
@@ -113,7 +131,25 @@ impl HttpModel {
         body
     }
 
+    /// One attempt; a structured call that an OpenAI-compatible server
+    /// refuses for its `response_format` is sent again at once with a
+    /// prompt instruction instead, and so is every later one.
     async fn attempt(&self, call: ModelCall<'_>) -> Result<Response, Failure> {
+        let native = call.request.format.is_some() && self.native_format();
+        let result = self.send(call, native).await;
+        let refused_format = matches!(
+            &result,
+            Err(Failure { error: LlmError::Http { status: 400, message, .. }, .. })
+                if message.contains("response_format")
+        );
+        if native && refused_format && self.endpoint.provider != Provider::Anthropic {
+            self.rejects_response_format.store(true, Ordering::Relaxed);
+            return self.send(call, false).await;
+        }
+        result
+    }
+
+    async fn send(&self, call: ModelCall<'_>, native: bool) -> Result<Response, Failure> {
         let name = call.model.to_string();
         // Everything a provider sends back is scrubbed, answers included:
         // a server can echo the Authorization header in a 200 as well.
@@ -123,7 +159,7 @@ impl HttpModel {
             .http
             .post(&self.endpoint.url)
             .headers(self.headers.clone())
-            .json(&self.body(&call));
+            .json(&self.body(&call, native));
         let response = request.send().await.map_err(|e| {
             Failure::retryable(
                 LlmError::Transport {
@@ -175,7 +211,10 @@ impl HttpModel {
                 Err(LlmError::Empty { model: name }.into())
             }
             Ok(c) => Ok(Completion {
-                text: scrub(c.text),
+                text: match (&call.request.format, native) {
+                    (Some(format), true) => structured::unwrap_answer(format, scrub(c.text)),
+                    _ => scrub(c.text),
+                },
                 finish: match c.finish {
                     FinishReason::Other(reason) => FinishReason::Other(scrub(reason)),
                     finish => finish,

@@ -15,7 +15,9 @@
 //!   in a shared [`Ledger`] that enforces [`Budgets`]. Everything a
 //!   provider sends back is size-capped and passes a [`Scrubber`] that
 //!   removes the keys before anyone sees it.
-//! * [`wire`] holds the protocol types and pure response parsing.
+//! * [`wire`] holds the protocol types and pure response parsing;
+//!   [`structured`] asks for JSON answers in each provider's way, checks
+//!   them against a schema and repairs them once.
 //!
 //! This module knows nothing of scripts or of the recursive loop.
 
@@ -32,6 +34,7 @@ mod recording;
 mod replay;
 mod retry;
 mod secret;
+pub mod structured;
 pub mod wire;
 
 pub use cache::{CacheConfig, CacheMode, ResponseCache};
@@ -53,4 +56,5 @@ pub use recording::{Exchange, ExchangeSink, Recording};
 pub use replay::Replay;
 pub use retry::{RetryPolicy, MAX_RETRY_AFTER};
 pub use secret::{ApiKey, Scrubber};
+pub use structured::{Expectation, ResponseFormat, StructuredFailure, StructuredOutput};
 pub use wire::{ChatRequest, Completion, FinishReason, Message};

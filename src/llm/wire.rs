@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::model::Provider;
 use super::prices::Tokens;
+use super::structured::{self, ResponseFormat};
 
 /// A chat message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,9 @@ pub struct ChatRequest {
     /// root turn): ask the provider to cache its prefix ([`request_body`]).
     /// It changes the bill, never the answer.
     pub cache_prefix: bool,
+    /// Ask for JSON, or JSON that matches a schema, by the provider's own
+    /// mechanism ([`structured`](super::structured)).
+    pub format: Option<ResponseFormat>,
 }
 
 impl ChatRequest {
@@ -59,8 +63,14 @@ impl ChatRequest {
 
     /// Bytes of text this request sends, for context-window checks.
     pub fn text_bytes(&self) -> usize {
+        let format = match &self.format {
+            Some(ResponseFormat::Schema(schema)) => schema.to_string().len(),
+            Some(ResponseFormat::Json) => structured::JSON_MODE_LINE.len(),
+            None => 0,
+        };
         self.system.as_ref().map_or(0, String::len)
             + self.messages.iter().map(|m| m.content.len()).sum::<usize>()
+            + format
     }
 
     /// An upper bound of the tokens this request's prompt can count as,
@@ -156,16 +166,22 @@ pub enum ParseFailure {
 ///
 /// `openai_completion_tokens` selects `max_completion_tokens` (required by
 /// OpenAI's reasoning models) over `max_tokens` (what local servers accept).
+///
+/// A request with a [`ChatRequest::format`] gets the provider's mechanism
+/// for it when `native_format` (`response_format`, or forced tool use),
+/// and otherwise a system instruction ([`structured::instruction`]).
 pub fn request_body(
     provider: Provider,
     model: &str,
     request: &ChatRequest,
     openai_completion_tokens: bool,
+    native_format: bool,
 ) -> Value {
-    match provider {
+    let system = system_text(provider, request, native_format);
+    let mut body = match provider {
         Provider::OpenAi | Provider::Azure | Provider::Replay => {
             let mut messages = Vec::with_capacity(request.messages.len() + 1);
-            if let Some(system) = &request.system {
+            if let Some(system) = &system {
                 messages.push(serde_json::json!({"role": "system", "content": system}));
             }
             for m in &request.messages {
@@ -192,7 +208,7 @@ pub fn request_body(
                 "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
                 "messages": anthropic_messages(request),
             });
-            if let Some(system) = &request.system {
+            if let Some(system) = &system {
                 body["system"] = if request.cache_prefix {
                     serde_json::json!([cached_text(system)])
                 } else {
@@ -204,6 +220,35 @@ pub fn request_body(
             }
             body
         }
+    };
+    if let (Some(format), true) = (&request.format, native_format) {
+        match provider {
+            Provider::Anthropic => {
+                let (tools, choice) = structured::anthropic_tool(format);
+                body["tools"] = tools;
+                body["tool_choice"] = choice;
+            }
+            _ => body["response_format"] = structured::openai_response_format(format),
+        }
+    }
+    body
+}
+
+/// The system prompt sent: the request's, plus what its format needs. JSON
+/// mode on OpenAI needs the word JSON in a message; without a native
+/// mechanism, the instruction carries the whole request for JSON.
+fn system_text(provider: Provider, request: &ChatRequest, native: bool) -> Option<String> {
+    let system = request.system.as_deref();
+    match (&request.format, native) {
+        (None, _) => request.system.clone(),
+        (Some(format), false) => Some(structured::with_line(
+            system,
+            &structured::instruction(format),
+        )),
+        (Some(ResponseFormat::Json), true) if provider != Provider::Anthropic => {
+            Some(structured::with_line(system, structured::JSON_MODE_LINE))
+        }
+        (Some(_), true) => request.system.clone(),
     }
 }
 
@@ -296,14 +341,23 @@ fn parse_anthropic(value: &Value) -> Result<Completion, ParseFailure> {
         .get("content")
         .and_then(Value::as_array)
         .ok_or_else(|| ParseFailure::Malformed("response has no `content` array".into()))?;
-    let text = blocks
+    // A forced tool call (a structured sub-call) answers with the tool's
+    // input: that JSON is the answer, whatever text came beside it.
+    let tool_input = blocks
         .iter()
-        .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-        .filter_map(|b| b.get("text").and_then(Value::as_str))
-        .collect::<Vec<_>>()
-        .join("");
+        .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+        .and_then(|b| b.get("input"));
+    let text = match tool_input {
+        Some(input) => input.to_string(),
+        None => blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+    };
     let finish = match value.get("stop_reason").and_then(Value::as_str) {
-        Some("end_turn") | Some("stop_sequence") => FinishReason::Stop,
+        Some("end_turn") | Some("stop_sequence") | Some("tool_use") => FinishReason::Stop,
         Some("max_tokens") => FinishReason::Length,
         Some(other) => FinishReason::Other(other.to_string()),
         None => FinishReason::Other(String::new()),
@@ -496,6 +550,7 @@ mod tests {
             "claude-sonnet-4-5",
             &conversation(0),
             false,
+            true,
         );
         assert_eq!(first["system"][0]["text"], "the root prompt");
         assert_eq!(first["system"][0]["cache_control"]["type"], "ephemeral");
@@ -507,6 +562,7 @@ mod tests {
                 "claude-sonnet-4-5",
                 &conversation(turns),
                 false,
+                true,
             );
             let messages = body["messages"].as_array().unwrap();
             let marked: Vec<usize> = (0..messages.len())
@@ -527,11 +583,11 @@ mod tests {
             system: Some("be brief".into()),
             ..ChatRequest::prompt("a slice of the context")
         };
-        let a = request_body(Provider::Anthropic, "claude-sonnet-4-5", &sub, false);
+        let a = request_body(Provider::Anthropic, "claude-sonnet-4-5", &sub, false, true);
         assert_eq!(breakpoints(&a), 0);
         assert_eq!(a["system"], "be brief");
         assert_eq!(a["messages"][0]["content"], "a slice of the context");
-        let o = request_body(Provider::OpenAi, "gpt-5", &conversation(3), true);
+        let o = request_body(Provider::OpenAi, "gpt-5", &conversation(3), true, true);
         assert_eq!(breakpoints(&o), 0);
         assert!(o["messages"]
             .as_array()
@@ -596,17 +652,18 @@ mod tests {
             max_tokens: Some(50),
             ..ChatRequest::prompt("hi")
         };
-        let o = request_body(Provider::OpenAi, "gpt-5-mini", &req, true);
+        let o = request_body(Provider::OpenAi, "gpt-5-mini", &req, true, true);
         assert_eq!(o["messages"][0]["role"], "system");
         assert_eq!(o["max_completion_tokens"], 50);
         assert!(o.get("temperature").is_none());
-        let local = request_body(Provider::OpenAi, "llama", &req, false);
+        let local = request_body(Provider::OpenAi, "llama", &req, false, true);
         assert_eq!(local["max_tokens"], 50);
         let a = request_body(
             Provider::Anthropic,
             "claude-sonnet-4-5",
             &ChatRequest::prompt("hi"),
             false,
+            true,
         );
         assert_eq!(a["max_tokens"], 8192);
         assert_eq!(a["messages"][0]["content"], "hi");
