@@ -47,6 +47,7 @@ use std::borrow::Cow;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::prefilter::Prefilter;
 use regex_automata::util::syntax;
 use regex_automata::{meta, Anchored, Input, MatchKind};
 use regex_syntax::hir::{Hir, HirKind, Repetition};
@@ -105,7 +106,7 @@ impl Crossing {
             )
             .build(source)
             .ok()?;
-        let dfa = |hir: &Hir, reverse: bool, kind: MatchKind| {
+        let dfa = |hir: &Hir, reverse: bool, kind: MatchKind, pre: Option<Prefilter>| {
             let nfa = thompson::Compiler::new()
                 .configure(
                     thompson::Config::new()
@@ -121,6 +122,7 @@ impl Crossing {
                     DFA::config()
                         .match_kind(kind)
                         .unicode_word_boundary(true)
+                        .prefilter(pre)
                         .cache_capacity(8 << 20),
                 )
                 .build_from_nfa(nfa)
@@ -128,8 +130,11 @@ impl Crossing {
         };
         Some(Crossing {
             meta,
-            prefixes: dfa(&prefixes(hir), true, MatchKind::All),
-            forward: dfa(hir, false, MatchKind::LeftmostFirst),
+            prefixes: dfa(&prefixes(hir), true, MatchKind::All, None),
+            // The count's unanchored forward scan skips to literal
+            // candidates as the regex crate does; without this a sparse
+            // `User:\s*\d+` costs the automaton's per-byte steps.
+            forward: dfa(hir, false, MatchKind::LeftmostFirst, fast_prefilter(hir)),
             never_empty: hir.properties().minimum_len().is_some_and(|n| n > 0),
         })
     }
@@ -292,6 +297,11 @@ impl Crossing {
             .map(|g| caps.get_group(g).map(|s| (s.start, s.end)))
             .collect()
     }
+}
+
+/// A prefilter for `hir`'s literal prefixes, when one beats the automaton.
+fn fast_prefilter(hir: &Hir) -> Option<Prefilter> {
+    Prefilter::from_hir_prefix(MatchKind::LeftmostFirst, hir).filter(Prefilter::is_fast)
 }
 
 /// What the reverse prefix automaton found reading back from a cap.
