@@ -49,7 +49,7 @@ use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::prefilter::Prefilter;
 use regex_automata::util::syntax;
-use regex_automata::{meta, Anchored, Input, MatchKind};
+use regex_automata::{meta, Anchored, Input, MatchKind, Span};
 use regex_syntax::hir::{Hir, HirKind, Repetition};
 
 use crate::error::Result;
@@ -59,6 +59,9 @@ use super::Unit;
 
 /// At most this many possible crossing starts are remembered per cap.
 const REVERSE_STARTS_MAX: usize = 4096;
+/// How far back the prefix automaton reads before a unit with a literal
+/// prefilter takes its literal occurrences as possible starts instead.
+const REVERSE_BUDGET: usize = 64 << 10;
 /// The largest window copied to search across a document boundary.
 pub(crate) const WINDOW_MAX: usize = 16 << 20;
 /// Matches a counting unit keeps for the merge; the rest it only counts.
@@ -78,6 +81,9 @@ pub(crate) struct Crossing {
     /// Whether every match is at least one byte long, so that a count can
     /// resume at each match's end without the empty-match rule.
     never_empty: bool,
+    /// The literal prefixes' prefilter, when every match starts with one
+    /// of them and is non-empty: see [`Crossing::reach`].
+    starts: Option<Prefilter>,
 }
 
 impl std::fmt::Debug for Crossing {
@@ -128,6 +134,7 @@ impl Crossing {
                 .build_from_nfa(nfa)
                 .ok()
         };
+        let never_empty = hir.properties().minimum_len().is_some_and(|n| n > 0);
         Some(Crossing {
             meta,
             prefixes: dfa(&prefixes(hir), true, MatchKind::All, None),
@@ -135,7 +142,10 @@ impl Crossing {
             // candidates as the regex crate does; without this a sparse
             // `User:\s*\d+` costs the automaton's per-byte steps.
             forward: dfa(hir, false, MatchKind::LeftmostFirst, fast_prefilter(hir)),
-            never_empty: hir.properties().minimum_len().is_some_and(|n| n > 0),
+            never_empty,
+            starts: never_empty
+                .then(|| Prefilter::from_hir_prefix(MatchKind::LeftmostFirst, hir))
+                .flatten(),
         })
     }
 
@@ -195,6 +205,7 @@ impl Crossing {
             starts: Vec::new(),
             floor: at,
             alive: at > lo,
+            literal: false,
         };
         let Some(dfa) = &self.prefixes else {
             return unknown;
@@ -224,6 +235,7 @@ impl Crossing {
                     starts,
                     floor: i,
                     alive: false,
+                    literal: false,
                 };
             }
             if starts.len() > REVERSE_STARTS_MAX {
@@ -232,6 +244,7 @@ impl Crossing {
                     starts,
                     floor: i,
                     alive: true,
+                    literal: false,
                 };
             }
         }
@@ -251,6 +264,70 @@ impl Crossing {
             starts,
             floor: i,
             alive: i > lo && !last.is_dead(),
+            literal: false,
+        }
+    }
+
+    /// The possible starts `s < at` of a match running past `at`, at least
+    /// those in `lo..at`: read back with the prefix automaton where that
+    /// dies soon, else (a never-dying prefix such as `(?s)BEGIN.*`, which
+    /// would be read back through the whole unit at several times the
+    /// cost of a literal scan) the occurrences of the literal prefixes.
+    fn reach(&self, cache: &mut Option<Cache>, hay: &[u8], lo: usize, at: usize) -> Reach {
+        let Some(pre) = &self.starts else {
+            return self.reverse(cache, hay, lo, at, usize::MAX);
+        };
+        // A sixteenth of the unit at most, so that small units (tests')
+        // take this path as 4 MiB ones do.
+        let budget = REVERSE_BUDGET.min(at.saturating_sub(lo) / 16);
+        let read = self.reverse(cache, hay, lo, at, budget);
+        if !read.alive || read.floor <= lo {
+            return read;
+        }
+        // A literal that starts before `at` may end after it.
+        let end = hay.len().min(at.saturating_add(pre.max_needle_len()));
+        let mut starts = Vec::new();
+        let mut dropped = false;
+        let mut from = lo;
+        while from < at {
+            let Some(span) = pre.find(hay, Span::from(from..end)) else {
+                break;
+            };
+            if span.start >= at {
+                break;
+            }
+            if starts.len() == 2 * REVERSE_STARTS_MAX {
+                // Only the last ones can still be crossing starts once the
+                // scan reaches them; memory stays bounded.
+                starts.drain(..REVERSE_STARTS_MAX);
+                dropped = true;
+            }
+            starts.push(span.start);
+            from = span.start + 1;
+        }
+        if at.saturating_add(pre.max_needle_len()) > hay.len() {
+            // A literal may begin near the piece's end and go on in the
+            // next piece, where this scan cannot see it.
+            // The read back settles these positions where it reached them.
+            let tail = hay.len().saturating_sub(pre.max_needle_len()).max(lo);
+            if read.floor <= tail {
+                starts.extend(read.starts.iter().filter(|&&s| s >= tail));
+            } else {
+                starts.extend(tail..at);
+            }
+            starts.sort_unstable();
+            starts.dedup();
+        }
+        let floor = if dropped {
+            starts.first().copied().unwrap_or(lo)
+        } else {
+            lo
+        };
+        Reach {
+            starts,
+            floor,
+            alive: dropped,
+            literal: true,
         }
     }
 
@@ -312,6 +389,9 @@ struct Reach {
     floor: usize,
     /// Whether starts below `floor` are possible too.
     alive: bool,
+    /// Whether `starts` are the occurrences of the pattern's literal
+    /// prefixes: then they hold every match start, not only crossing ones.
+    literal: bool,
 }
 
 impl Reach {
@@ -582,24 +662,36 @@ impl Part<'_> {
         let mut x = self.a;
         let mut last_end = None;
         let mut fast = true;
+        if !exact_end {
+            // Before the first search: literal starts replace it.
+            reach = Some(c.reach(&mut cache, self.hay, self.a, self.b));
+        }
         while self.owns(x) {
-            let capped = c.find(
-                mc,
-                self.hay,
-                x,
-                self.b,
-                last_end.filter(|_| step == Step::Matches),
-            );
+            // Once the starts are literal occurrences, every match is
+            // found at one of them, without the regex crate's unanchored
+            // search: its reverse search for each start reads back to the
+            // previous match where the pattern has `(?s).*`.
+            let literal = reach
+                .as_ref()
+                .is_some_and(|r| r.literal && !(r.alive && x < r.floor));
+            let capped = if literal {
+                None
+            } else {
+                c.find(
+                    mc,
+                    self.hay,
+                    x,
+                    self.b,
+                    last_end.filter(|_| step == Step::Matches),
+                )
+            };
             let lim = capped.map_or(self.b.saturating_sub(1), |(s, _)| s);
             let may_cross = !exact_end && {
-                // Read back as far as the unit's start, so that every
-                // possible start is known: a budget would leave a
-                // never-dying prefix (`(?s)BEGIN.*`) undecided and cost a
-                // second, uncapped search of the unit instead (about the
-                // same time on the 1 GiB corpus).
-                let budget = usize::MAX;
-                let r = reach
-                    .get_or_insert_with(|| c.reverse(&mut cache, self.hay, self.a, self.b, budget));
+                // Every possible start is known back to the unit's start
+                // (see `Crossing::reach`), so that a never-dying prefix
+                // (`(?s)BEGIN.*`) does not leave the unit undecided, which
+                // would cost a second, uncapped search of it.
+                let r = reach.get_or_insert_with(|| c.reach(&mut cache, self.hay, self.a, self.b));
                 r.any_in(x, lim) || (self.into_next && capped.is_some_and(|(_, e)| e == self.b))
             };
             let skip_empty_at = last_end.filter(|_| step == Step::Matches);
