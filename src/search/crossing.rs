@@ -18,7 +18,12 @@
 //!    not a space, for `[^,]+,` at the first comma. Where a crossing is
 //!    possible the unit searches uncapped instead (the match ends where the
 //!    regex engine stops on its own), and where no match completes before
-//!    the cap it leaves an *open* position for step 2.
+//!    the cap it leaves an *open* position for step 2. Where the reverse
+//!    automaton would not die for a long way (`(?s)BEGIN.*`: every string
+//!    is a suffix of a prefix), the unit instead takes the occurrences of
+//!    the pattern's literal prefixes as its possible starts, and finds its
+//!    matches by trying them anchored. A unit that only counts settles a
+//!    dense run of matches by their ends alone, with the forward automaton.
 //! 2. **The merge** (sequential, in text order) stitches the units: it drops
 //!    a unit's matches that start inside the previous unit's last match,
 //!    re-searches from there when the two disagree (one match, usually
