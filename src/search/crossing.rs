@@ -662,15 +662,16 @@ impl Part<'_> {
         let mut out = Scan::default();
         let mut cache = None;
         let mut cache_fwd = None;
-        let mut reach: Option<Reach> = None;
         let exact_end = self.at_view_end;
         let mut x = self.a;
         let mut last_end = None;
         let mut fast = true;
-        if !exact_end {
-            // Before the first search: literal starts replace it.
-            reach = Some(c.reach(&mut cache, self.hay, self.a, self.b));
-        }
+        // Every possible start of a match running past the unit, known
+        // back to its start (see `Crossing::reach`), so that a never-dying
+        // prefix (`(?s)BEGIN.*`) does not leave the unit undecided, which
+        // would cost a second, uncapped search of it. Taken before the
+        // first search, since literal starts replace that search.
+        let reach = (!exact_end).then(|| c.reach(&mut cache, self.hay, self.a, self.b));
         while self.owns(x) {
             // Once the starts are literal occurrences, every match is
             // found at one of them, without the regex crate's unanchored
@@ -691,14 +692,9 @@ impl Part<'_> {
                 )
             };
             let lim = capped.map_or(self.b.saturating_sub(1), |(s, _)| s);
-            let may_cross = !exact_end && {
-                // Every possible start is known back to the unit's start
-                // (see `Crossing::reach`), so that a never-dying prefix
-                // (`(?s)BEGIN.*`) does not leave the unit undecided, which
-                // would cost a second, uncapped search of it.
-                let r = reach.get_or_insert_with(|| c.reach(&mut cache, self.hay, self.a, self.b));
+            let may_cross = reach.as_ref().is_some_and(|r| {
                 r.any_in(x, lim) || (self.into_next && capped.is_some_and(|(_, e)| e == self.b))
-            };
+            });
             let skip_empty_at = last_end.filter(|_| step == Step::Matches);
             let decided = if !may_cross {
                 Decided::Match(capped)
