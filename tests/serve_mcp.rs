@@ -8,18 +8,7 @@ use std::process::Command;
 use rlm::testing::{MockServer, Reply};
 
 mod common;
-use common::code;
-
-/// The Python the tests drive clients with: `.ci/venv`, made by `.ci/setup`.
-fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run .ci/setup to create the venv with the pinned mcp and openai clients",
-        venv.display()
-    );
-    venv
-}
+use common::{code, venv_python};
 
 /// A root that counts ERROR lines in two turns and asks the sub-model once.
 fn model() -> MockServer {
@@ -69,7 +58,7 @@ fn an_mcp_client_lists_and_calls_every_tool_and_paths_out_of_the_root_are_refuse
     let (root, secret) = tree(dir.path());
     let traces = dir.path().join("traces");
     let server = model();
-    let out = Command::new(python())
+    let out = Command::new(venv_python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/mcp_client.py"))
         .env("RLM_BIN", env!("CARGO_BIN_EXE_rlm"))
         .env("RLM_ROOT", &root)

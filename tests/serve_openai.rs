@@ -4,23 +4,13 @@
 //! loopback server.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use rlm::testing::{MockServer, Reply};
 
 mod common;
-use common::{code, rlm};
-
-fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run .ci/setup to create the venv with the pinned mcp and openai clients",
-        venv.display()
-    );
-    venv
-}
+use common::{code, rlm, venv_python};
 
 /// A root that counts the context's "FAIL:" lines in two turns and asks
 /// the sub-model once: "k failures, sub says 4".
@@ -135,7 +125,7 @@ fn the_openai_client_gets_plain_streamed_and_concurrent_answers_and_bad_requests
         ],
         &[("RLM_SERVE_TOKEN", "s3cret-token")],
     );
-    let out = Command::new(python())
+    let out = Command::new(venv_python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_client.py"))
         .env("RLM_SERVE_URL", &server.url)
         .env("RLM_SERVE_TOKEN", "s3cret-token")

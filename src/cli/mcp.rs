@@ -47,14 +47,9 @@ pub(crate) fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
     }
     let pairs = model_pairs(&settings, &[]);
     let models = super::Models::new(&settings)?;
-    let runs = args.service.run_server(
-        &settings,
-        &args.limits,
-        &args.load,
-        pairs,
-        models.client.clone(),
-        models.runtime.handle().clone(),
-    )?;
+    let runs = args
+        .service
+        .run_server(&settings, &args.limits, &args.load, pairs, &models)?;
     let mut cell = args.limits.run_config(&settings)?.limits;
     cell.max_memory_bytes = args.session_memory;
     if let Some(ops) = args.max_operations {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use rlm::config::Settings;
-use rlm::llm::{Budgets, LlmClient, ModelSpec};
+use rlm::llm::{Budgets, ModelSpec};
 use rlm::preflight::Preflight;
 use rlm::serve::{ModelPair, Root, RunServer, RunServerConfig};
 
@@ -46,8 +46,7 @@ impl ServiceArgs {
         limits: &RunLimitArgs,
         load: &LoadArgs,
         pairs: Vec<ModelPair>,
-        client: LlmClient,
-        handle: tokio::runtime::Handle,
+        models: &super::Models,
     ) -> anyhow::Result<RunServer> {
         let root = match &self.root {
             Some(dir) => Root::new(dir)?,
@@ -67,7 +66,11 @@ impl ServiceArgs {
             },
             max_runs: self.max_runs,
         };
-        Ok(RunServer::new(client, handle, config)?)
+        Ok(RunServer::new(
+            models.client.clone(),
+            models.runtime.handle().clone(),
+            config,
+        )?)
     }
 }
 
@@ -163,14 +166,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let pairs = model_pairs(&settings, &args.serve_model);
     let models = super::Models::new(&settings)?;
-    let runs = args.service.run_server(
-        &settings,
-        &args.limits,
-        &args.load,
-        pairs,
-        models.client.clone(),
-        models.runtime.handle().clone(),
-    )?;
+    let runs = args
+        .service
+        .run_server(&settings, &args.limits, &args.load, pairs, &models)?;
     let ids: Vec<String> = runs.pairs().iter().map(|p| p.id.clone()).collect();
     let http = rlm::serve::openai::HttpConfig {
         auth_token: token,

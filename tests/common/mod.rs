@@ -3,7 +3,7 @@
 //! Each test crate compiles this module on its own and uses part of it.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -86,4 +86,16 @@ pub fn loopback_models(server: &rlm::testing::MockServer) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
+}
+
+/// The Python the tests drive clients with: `.ci/venv`, made by `.ci/setup`
+/// with the pinned `mcp` and `openai` packages.
+pub fn venv_python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run .ci/setup to create the venv with the pinned mcp and openai clients",
+        venv.display()
+    );
+    venv
 }
