@@ -316,3 +316,106 @@ proptest! {
         check(&Text::from(docs.concat()), pattern);
     }
 }
+
+/// `C+D` counts (`[^,]+,`, `\w+;`) take memchr over the ending bytes and a
+/// look at the character before each; Unicode classes decode it backwards.
+const CLASS_RUNS: &[&str] = &[
+    r"[^,]+,",
+    r"[^,]*,",
+    r"(?-u:[^,])+,",
+    r"\w+;",
+    r"[^:\n]+:",
+    r"\d+[,;]",
+    r"(?i)[^x]+x",
+    r"([^é,]+),",
+];
+
+/// Counts `pattern` in `text` and in the reference over its printed bytes.
+fn check_count(text: &Text, pattern: &str) {
+    let bytes = text.bytes();
+    let expected = reference(pattern).find_iter(&bytes).count();
+    assert_eq!(
+        text.count_matches(pattern).unwrap(),
+        expected,
+        "count_matches({pattern:?}) on {:?}",
+        String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
+    );
+}
+
+#[test]
+fn class_run_counts_agree_on_multibyte_and_invalid_utf8_at_every_cut() {
+    // Each character before a comma is whole, split or broken: é, €, an
+    // emoji, a lone continuation byte, a truncated lead, an encoded
+    // surrogate, an overlong form and a byte that is never UTF-8.
+    let before_comma: &[&[u8]] = &[
+        "é".as_bytes(),
+        "€".as_bytes(),
+        "😀".as_bytes(),
+        b"a\xA9",
+        b"a\xE2\x82",
+        b"\xED\xA0\x80",
+        b"\xC0\xAC",
+        b"\xFF",
+        b"7",
+        b"",
+        b"\n",
+        b"x",
+        b"X;",
+    ];
+    let mut body = Vec::new();
+    for round in 0..40 {
+        for (i, piece) in before_comma.iter().enumerate() {
+            body.extend_from_slice(piece);
+            body.push([b',', b';', b':', b','][(i + round) % 4]);
+            if (i * 7 + round) % 5 == 0 {
+                body.push(b'\n');
+            }
+        }
+    }
+    let docs: Vec<(String, Vec<u8>)> = (0..6)
+        .map(|i| {
+            let from = i * body.len() / 6;
+            let to = (i + 1) * body.len() / 6 + i % 2;
+            (format!("d{i}"), body[from..to.min(body.len())].to_vec())
+        })
+        .collect();
+    let ctx = Context::from_documents(docs);
+    let one = Text::from_bytes(body.clone());
+    for unit in [1, 2, 3, 5, 64, 1 << 20] {
+        set_unit_size(Some(unit));
+        for pattern in CLASS_RUNS {
+            check_count(&one, pattern);
+            check_count(&one.slice(3, one.len() - 2), pattern);
+            check_count(&ctx.text(), pattern);
+            check_count(&ctx.text().slice(5, ctx.text().len() - 1), pattern);
+        }
+    }
+    set_unit_size(None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn class_run_counts_agree_on_random_bytes(
+        docs in proptest::collection::vec(
+            proptest::collection::vec(
+                proptest::sample::select(vec![
+                    b'a', b',', b';', b'x', b'\n', b'7', 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xFF, 0x80,
+                ]),
+                0..40,
+            ),
+            1..4,
+        ),
+        pattern in proptest::sample::select(CLASS_RUNS.to_vec()),
+        unit in 1usize..8,
+    ) {
+        set_unit_size(Some(unit));
+        let ctx = Context::from_documents(
+            docs.iter().enumerate().map(|(i, d)| (format!("{i}"), d.clone())),
+        );
+        check_count(&ctx.text(), pattern);
+        check_count(&Text::from_bytes(docs.concat()), pattern);
+        set_unit_size(None);
+    }
+}

@@ -17,6 +17,7 @@
 //!
 //! Between units the driver polls the view's [`Interrupt`](crate::Interrupt).
 
+mod class_run;
 mod crossing;
 mod literal;
 mod multi;

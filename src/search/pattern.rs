@@ -28,6 +28,7 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use crate::error::{Error, Result};
 
+use super::class_run::ClassRun;
 use super::crossing::Crossing;
 
 /// How a pattern is compiled.
@@ -53,6 +54,9 @@ pub struct Pattern {
     /// character before it, so it could never match, and skipping it as
     /// `memmem`'s non-overlapping search does changes nothing.
     pub(crate) bounded_word: Option<Vec<u8>>,
+    /// For `C+D` or `C*D` with the ending bytes `D` outside the class `C`:
+    /// the shape, so counting is `memchr` over `D` and a look back.
+    pub(crate) class_run: Option<ClassRun>,
     /// For a pattern that crosses lines but does not need the text's true
     /// ends: the automata that search it in parallel pieces (`crossing`).
     pub(crate) crossing: Option<Box<Crossing>>,
@@ -114,6 +118,7 @@ impl Pattern {
             regex,
             crosses_lines,
             bounded_word: bounded_word(&hir, options),
+            class_run: ClassRun::from_hir(&hir),
             crossing,
         })
     }

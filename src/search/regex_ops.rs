@@ -359,6 +359,14 @@ impl Text {
                     .count()
             });
         }
+        if let Some(run) = &pattern.class_run {
+            let pieces: Vec<(usize, &[u8])> = self.pieces().collect();
+            return self.count_units(true, |unit| {
+                let mut tail = [0u8; 4];
+                let n = last_bytes_before(&pieces, unit.start, &mut tail);
+                run.count(&tail[4 - n..], unit.bytes)
+            });
+        }
         if pattern.crosses_lines {
             return self.detached(move |t| {
                 if let Some(c) = pattern.crossing.as_deref() {
@@ -489,6 +497,25 @@ impl Text {
         }
         (pieces.len() <= limit).then_some(pieces)
     }
+}
+
+/// Fills the end of `tail` with the view's last bytes before the global
+/// offset `at`, at most 4, from `pieces` (the view's, in order); returns
+/// how many.
+fn last_bytes_before(pieces: &[(usize, &[u8])], at: usize, tail: &mut [u8; 4]) -> usize {
+    let mut n = 0;
+    let earlier = pieces.partition_point(|&(start, _)| start < at);
+    for &(start, bytes) in pieces[..earlier].iter().rev() {
+        let bytes = &bytes[..(at - start).min(bytes.len())];
+        for &b in bytes.iter().rev().take(4 - n) {
+            n += 1;
+            tail[4 - n] = b;
+        }
+        if n == 4 {
+            break;
+        }
+    }
+    n
 }
 
 /// Collects up to `limit` matches of a crossing search.
