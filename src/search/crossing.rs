@@ -654,14 +654,17 @@ impl Part<'_> {
     fn scan(
         &self,
         c: &Crossing,
-        mc: &mut meta::Cache,
+        caches: &mut Caches,
         step: Step,
         keep: usize,
         counting: bool,
     ) -> Scan {
+        let Caches {
+            meta: mc,
+            prefixes: cache,
+            forward: cache_fwd,
+        } = caches;
         let mut out = Scan::default();
-        let mut cache = None;
-        let mut cache_fwd = None;
         let exact_end = self.at_view_end;
         let mut x = self.a;
         let mut last_end = None;
@@ -671,7 +674,7 @@ impl Part<'_> {
         // prefix (`(?s)BEGIN.*`) does not leave the unit undecided, which
         // would cost a second, uncapped search of it. Taken before the
         // first search, since literal starts replace that search.
-        let reach = (!exact_end).then(|| c.reach(&mut cache, self.hay, self.a, self.b));
+        let reach = (!exact_end).then(|| c.reach(cache, self.hay, self.a, self.b));
         while self.owns(x) {
             // Once the starts are literal occurrences, every match is
             // found at one of them, without the regex crate's unanchored
@@ -702,7 +705,7 @@ impl Part<'_> {
                 let complete = reach.as_ref().filter(|r| !(r.alive && x < r.floor));
                 match complete {
                     Some(r) => {
-                        self.at_candidates(c, mc, &mut cache_fwd, r, x, lim, capped, skip_empty_at)
+                        self.at_candidates(c, mc, cache_fwd, r, x, lim, capped, skip_empty_at)
                     }
                     None if self.into_next => Decided::Open(x),
                     None => match capped {
@@ -750,7 +753,7 @@ impl Part<'_> {
                 // possible crossing, as in `(?s)BEGIN.*?END`) would only
                 // double the unit's searches if repeated.
                 fast = false;
-                if let Some((n, p)) = self.count_ends(c, &mut cache_fwd, reach.as_ref(), x) {
+                if let Some((n, p)) = self.count_ends(c, cache_fwd, reach.as_ref(), x) {
                     fast = true;
                     // The kept last match is the one the count ended on;
                     // only its end was seen, so find it once from where
@@ -873,13 +876,11 @@ impl Text {
         for group in parts.chunks(wave) {
             let scans: Vec<Result<Scan>> = group
                 .par_iter()
-                // One regex cache per worker: creating one costs about as
-                // much as searching a rare pattern through a unit.
                 .map_init(
-                    || c.meta.create_cache(),
-                    |mc, part| {
+                    || Caches::new(c),
+                    |caches, part| {
                         self.check_interrupt()?;
-                        Ok(part.scan(c, mc, step, keep, counting))
+                        Ok(part.scan(c, caches, step, keep, counting))
                     },
                 )
                 .collect();
@@ -892,6 +893,28 @@ impl Text {
             }
         }
         Ok(true)
+    }
+}
+
+/// A worker's automaton caches, kept across the units it scans. Creating a
+/// regex cache costs about as much as searching a rare pattern through a
+/// unit, and each new lazy DFA cache builds its states again: over 1,000
+/// small documents that was more work than the search itself.
+struct Caches {
+    meta: meta::Cache,
+    /// The reverse prefix automaton's.
+    prefixes: Option<Cache>,
+    /// The forward automaton's.
+    forward: Option<Cache>,
+}
+
+impl Caches {
+    fn new(c: &Crossing) -> Caches {
+        Caches {
+            meta: c.meta.create_cache(),
+            prefixes: None,
+            forward: None,
+        }
     }
 }
 
