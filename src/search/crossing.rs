@@ -283,8 +283,14 @@ impl Crossing {
             return self.reverse(cache, hay, lo, at, usize::MAX);
         };
         // A sixteenth of the unit at most, so that small units (tests')
-        // take this path as 4 MiB ones do.
-        let budget = REVERSE_BUDGET.min(at.saturating_sub(lo) / 16);
+        // take this path as 4 MiB ones do, but at least a literal's length:
+        // where a literal may run on into the next piece, the read back
+        // tells which of the last positions start a prefix of one. Without
+        // it a small piece (a document's header) would leave all of them
+        // as candidates and its unit undecided.
+        let budget = REVERSE_BUDGET
+            .min(at.saturating_sub(lo) / 256)
+            .max(pre.max_needle_len());
         let read = self.reverse(cache, hay, lo, at, budget);
         if !read.alive || read.floor <= lo {
             return read;
