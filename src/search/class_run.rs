@@ -179,7 +179,8 @@ fn decode_last(tail: &[u8]) -> Option<char> {
 /// The ending bytes of a literal or class: one to three ASCII bytes.
 fn ending_bytes(hir: &Hir) -> Option<Vec<u8>> {
     let ends: Vec<u8> = match hir.kind() {
-        HirKind::Literal(lit) => lit.0.to_vec(),
+        // A literal is a sequence: only a single byte is one ending.
+        HirKind::Literal(lit) if lit.0.len() == 1 => lit.0.to_vec(),
         HirKind::Class(Class::Bytes(c)) => {
             let mut v = Vec::new();
             for r in c.ranges() {
@@ -243,6 +244,7 @@ mod tests {
             r".+,",          // the run can hold the ending byte
             r"[^,]{2,},",    // a minimum length
             r"[^,]+,x",      // a longer ending
+            r"[^,;]+,;",     // a longer ending of bytes outside the run
             r"[^,]+\s",      // an ending class too large
             r"[^é]+é",       // a non-ASCII ending
             r"[^,]+,|x",     // an alternation
