@@ -142,7 +142,7 @@ impl RunClass {
                     return ascii[usize::from(last)];
                 }
                 let mut tail = [0u8; 4];
-                let n = last_bytes(before, &bytes[..i], &mut tail);
+                let n = last_bytes([&bytes[..i], before], &mut tail);
                 decode_last(&tail[4 - n..]).is_some_and(|ch| {
                     let k = ranges.partition_point(|&(_, hi)| hi < ch);
                     ranges.get(k).is_some_and(|&(lo, _)| lo <= ch)
@@ -152,21 +152,24 @@ impl RunClass {
     }
 }
 
-/// Fills the end of `tail` with the last bytes of `before` followed by
-/// `bytes`, at most 4; returns how many.
-fn last_bytes(before: &[u8], bytes: &[u8], tail: &mut [u8; 4]) -> usize {
-    let from_bytes = bytes.len().min(4);
-    let from_before = before.len().min(4 - from_bytes);
-    let mut at = 4;
-    for &b in bytes[bytes.len() - from_bytes..].iter().rev() {
-        at -= 1;
-        tail[at] = b;
+/// Fills the end of `tail` with the last bytes, at most 4, of the text
+/// that `from_last` gives as consecutive slices, the last slice first;
+/// returns how many.
+pub(crate) fn last_bytes<'a>(
+    from_last: impl IntoIterator<Item = &'a [u8]>,
+    tail: &mut [u8; 4],
+) -> usize {
+    let mut n = 0;
+    for bytes in from_last {
+        for &b in bytes.iter().rev().take(4 - n) {
+            n += 1;
+            tail[4 - n] = b;
+        }
+        if n == 4 {
+            break;
+        }
     }
-    for &b in before[before.len() - from_before..].iter().rev() {
-        at -= 1;
-        tail[at] = b;
-    }
-    4 - at
+    n
 }
 
 /// The character that `tail`'s last bytes encode, if they end with a whole,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::text::{strip_terminator, Text};
 
+use super::class_run::last_bytes;
 use super::crossing::{Crossing, Hit, Sink, Step};
 use super::pattern::{is_word_byte, Pattern, PatternOptions};
 
@@ -362,8 +363,13 @@ impl Text {
         if let Some(run) = &pattern.class_run {
             let pieces: Vec<(usize, &[u8])> = self.pieces().collect();
             return self.count_units(true, |unit| {
+                let earlier = pieces.partition_point(|&(start, _)| start < unit.start);
+                let before = pieces[..earlier]
+                    .iter()
+                    .rev()
+                    .map(|&(start, bytes)| &bytes[..(unit.start - start).min(bytes.len())]);
                 let mut tail = [0u8; 4];
-                let n = last_bytes_before(&pieces, unit.start, &mut tail);
+                let n = last_bytes(before, &mut tail);
                 run.count(&tail[4 - n..], unit.bytes)
             });
         }
@@ -497,25 +503,6 @@ impl Text {
         }
         (pieces.len() <= limit).then_some(pieces)
     }
-}
-
-/// Fills the end of `tail` with the view's last bytes before the global
-/// offset `at`, at most 4, from `pieces` (the view's, in order); returns
-/// how many.
-fn last_bytes_before(pieces: &[(usize, &[u8])], at: usize, tail: &mut [u8; 4]) -> usize {
-    let mut n = 0;
-    let earlier = pieces.partition_point(|&(start, _)| start < at);
-    for &(start, bytes) in pieces[..earlier].iter().rev() {
-        let bytes = &bytes[..(at - start).min(bytes.len())];
-        for &b in bytes.iter().rev().take(4 - n) {
-            n += 1;
-            tail[4 - n] = b;
-        }
-        if n == 4 {
-            break;
-        }
-    }
-    n
 }
 
 /// Collects up to `limit` matches of a crossing search.
